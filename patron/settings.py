@@ -1,0 +1,169 @@
+"""The one settings object: every tunable of Patron, read from `PATRON_*` environment variables."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+
+
+def _split_csv(value: object) -> object:
+    """Accept `a,b,c` as well as a JSON list for list-valued environment variables."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+def _split_mapping(value: object) -> object:
+    """Accept `customer_id=CustomerID,timestamp=InvoiceDate` as well as a JSON object."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            import json
+
+            return json.loads(text)
+        pairs = [part.strip() for part in text.split(",") if part.strip()]
+        mapping: dict[str, str] = {}
+        for pair in pairs:
+            key, sep, source = pair.partition("=")
+            if not sep or not key.strip() or not source.strip():
+                raise ValueError(f"column mapping entry {pair!r} is not of the form field=Column")
+            mapping[key.strip()] = source.strip()
+        return mapping
+    return value
+
+
+class Settings(BaseSettings):
+    """All of Patron's settings; each field is the environment variable `PATRON_<FIELD>`."""
+
+    model_config = SettingsConfigDict(env_prefix="PATRON_", extra="ignore", validate_default=True)
+
+    # --- reproducibility -------------------------------------------------------------------
+    seed: int = Field(42, description="Random seed for every stochastic step (LightGBM, splits, generator).")
+    n_threads: int = Field(2, ge=1, description="Threads for LightGBM and numeric libraries.")
+
+    # --- data contract ---------------------------------------------------------------------
+    column_map: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Contract field -> source column, e.g. `customer_id=CustomerID,timestamp=InvoiceDate`.",
+    )
+    sep: str | None = Field(None, description="Field separator of text inputs (None: sniff; `\\s+` for whitespace).")
+    date_format: str | None = Field(None, description="strftime format of the timestamp column (None: infer).")
+    keep_duplicates: bool = Field(False, description="Keep exact duplicate rows instead of rejecting them.")
+
+    # --- features --------------------------------------------------------------------------
+    time_unit_days: int = Field(1, description="Time unit of recency and T: 1 (days) or 7 (weeks).")
+
+    # --- horizons and money ----------------------------------------------------------------
+    churn_horizon_days: int = Field(90, ge=1, description="Churn = no purchase within this many days.")
+    clv_horizon_days: int = Field(365, ge=1, description="Horizon of the customer lifetime value.")
+    monthly_discount_rate: float = Field(0.01, ge=0, description="Monthly discount rate for CLV.")
+    margin_rate: float = Field(0.30, gt=0, le=1, description="Net margin share of revenue when the data has no `cost`.")
+
+    # --- models ----------------------------------------------------------------------------
+    btyd_model: Literal["auto", "bgnbd", "mbgnbd", "pareto"] = Field(
+        "auto", description="Purchase model: auto picks the best holdout fit among the menu."
+    )
+    penalizer_coef: float = Field(0.0, ge=0, description="L2 penalizer of the BTYD fits (raised on non-convergence).")
+    churn_snapshots: int = Field(4, ge=1, description="Training snapshots stacked for the churn model.")
+    snapshot_step_days: int = Field(30, ge=1, description="Days between stacked training snapshots.")
+
+    # --- tracking and registry -------------------------------------------------------------
+    tracking_uri: str | None = Field(
+        None, description=f"MLflow tracking URI (default: MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI})."
+    )
+    experiment_name: str = Field("patron", description="MLflow experiment of training runs.")
+    registered_model_name: str = Field("patron", description="Name of the model in the MLflow registry.")
+    promotion_tolerance: float = Field(
+        0.005, ge=0, description="A candidate may trail the champion by this much churn AUC and still be promoted."
+    )
+
+    # --- targeting -------------------------------------------------------------------------
+    tier_shares: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [0.10, 0.15, 0.25, 0.50],
+        description="Shares of diamond, gold, silver, regular (top to bottom).",
+    )
+    active_days: int = Field(90, description="Active: last purchase fewer than this many days ago.")
+    sleeping_days: int = Field(180, description="Sleeping: up to this many days since last purchase.")
+    at_risk_days: int = Field(365, description="At risk: up to this many days; beyond is lost.")
+    return_handling_cost: float = Field(5.0, ge=0, description="Handling cost per returned order.")
+    service_cost_per_order: float = Field(1.0, ge=0, description="Service cost per order.")
+    response_rates: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=lambda: {"new": 0.65, "active": 0.65, "sleeping": 0.30, "at_risk": 0.20, "lost": 0.08},
+        description="Response rate of a contact by lifecycle stage.",
+    )
+    contact_costs: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=lambda: {"email": 0.05, "sms": 0.15, "mail": 1.20},
+        description="Cost of one contact by channel.",
+    )
+    coupon_shares: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=lambda: {"new": 0.0, "active": 0.0, "sleeping": 0.05, "at_risk": 0.10, "lost": 0.15},
+        description="Coupon as a share of the customer's average order value, by stage.",
+    )
+    max_incentive_share: float = Field(0.20, ge=0, le=1, description="An incentive never exceeds this share of AOV.")
+    recent_purchase_days: int = Field(2, ge=0, description="No promotional contact within this many days of a purchase.")
+    campaign_budget: float = Field(5000.0, ge=0, description="Default money budget of a campaign.")
+
+    # --- serving ---------------------------------------------------------------------------
+    model_uri: str = Field("models:/patron@champion", description="Model the API and batch job load.")
+    scores_path: str | None = Field(None, description="Batch scores file behind GET /v1/customers/{id}.")
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated API keys; when set, /v1 and /admin need X-API-Key."
+    )
+    max_body_bytes: int = Field(5_000_000, ge=1, description="Largest request body accepted (413 above).")
+    max_customers_per_request: int = Field(1000, ge=1, description="Most customers in one request (413 above).")
+    max_transactions_per_customer: int = Field(10_000, ge=1, description="Most transactions per customer (413 above).")
+    reload_interval_seconds: float = Field(0.0, ge=0, description="Poll the registry for a new champion (0: off).")
+    batch_chunk_size: int = Field(250_000, ge=1, description="Customers scored per chunk in batch scoring.")
+
+    @field_validator("tier_shares", "api_keys", mode="before")
+    @classmethod
+    def _lists_from_csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("column_map", mode="before")
+    @classmethod
+    def _mapping_from_pairs(cls, value: object) -> object:
+        return _split_mapping(value)
+
+    @field_validator("response_rates", "contact_costs", "coupon_shares", mode="before")
+    @classmethod
+    def _floats_from_pairs(cls, value: object) -> object:
+        parsed = _split_mapping(value)
+        if isinstance(parsed, dict):
+            return {key: float(val) for key, val in parsed.items()}
+        return parsed
+
+    @field_validator("time_unit_days")
+    @classmethod
+    def _unit_is_day_or_week(cls, value: int) -> int:
+        if value not in (1, 7):
+            raise ValueError("time_unit_days must be 1 (days) or 7 (weeks)")
+        return value
+
+    @field_validator("tier_shares")
+    @classmethod
+    def _shares_sum_to_one(cls, value: list[float]) -> list[float]:
+        if len(value) != 4 or any(share <= 0 for share in value) or abs(sum(value) - 1.0) > 1e-6:
+            raise ValueError("tier_shares must be four positive shares summing to 1 (diamond, gold, silver, regular)")
+        return value
+
+    def resolved_tracking_uri(self) -> str:
+        """The MLflow tracking URI: the setting, else MLFLOW_TRACKING_URI, else the local sqlite store."""
+        return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
