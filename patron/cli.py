@@ -5,11 +5,15 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from patron.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 app = typer.Typer(
     name="patron",
@@ -63,6 +67,131 @@ def echo(text: str = "") -> None:
 
 # --- commands: each parses options and calls one library function -----------------------------
 
+
+@app.command("score")
+def score_command(
+    transactions: Annotated[str, typer.Option(help="Transaction log to score (CSV, Parquet, ...).")],
+    as_of: Annotated[str, typer.Option(help="Last observed day, YYYY-MM-DD (inclusive).")],
+    out: Annotated[str, typer.Option(help="Scores file to write (Parquet); rejects go beside it.")],
+    mapping: MapOption = None,
+    sep: SepOption = None,
+    date_format: DateFormatOption = None,
+    model_uri: Annotated[
+        str | None, typer.Option(help="Model to score with (default: settings model_uri, models:/patron@champion).")
+    ] = None,
+    campaign_budget: Annotated[
+        float | None, typer.Option(help="Also select a campaign under this money budget.")
+    ] = None,
+    campaign_out: Annotated[
+        str | None, typer.Option(help="Where to write the campaign list (CSV or Parquet by extension).")
+    ] = None,
+    chunk_size: Annotated[
+        int | None, typer.Option(help="Customers per chunk (default: settings batch_chunk_size).")
+    ] = None,
+) -> None:
+    """Score every customer of a transaction log with the champion model into a Parquet file."""
+    with user_errors():
+        from serving.batch import run_batch
+
+        settings = get_settings()
+        if campaign_out is not None and campaign_budget is None:
+            raise typer.BadParameter("--campaign-out needs --campaign-budget")
+        result = run_batch(
+            transactions,
+            out,
+            as_of,
+            model_uri=model_uri or settings.model_uri,
+            tracking_uri=settings.resolved_tracking_uri(),
+            mapping=parse_mapping(mapping, settings),
+            sep=sep if sep is not None else settings.sep,
+            date_format=date_format if date_format is not None else settings.date_format,
+            keep_duplicates=settings.keep_duplicates,
+            chunk_size=chunk_size or settings.batch_chunk_size,
+            campaign_budget=campaign_budget,
+            campaign_out=campaign_out,
+        )
+        echo(
+            f"scored {result.n_customers} customers from {result.n_transactions} transactions "
+            f"with {result.model_name} version {result.model_version} -> {result.out_path}"
+        )
+        echo(f"rejected rows: {result.n_rejected} -> {result.rejects_path}")
+        if result.campaign is not None:
+            echo(result.campaign.summary.to_string(index=False))
+            if result.campaign_path is not None:
+                echo(f"campaign: {len(result.campaign.selected)} customers -> {result.campaign_path}")
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option(help="Interface to bind (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (each loads the model).")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the prediction API (model from settings model_uri; see PATRON_* for keys and limits)."""
+    with user_errors():
+        import uvicorn
+
+        uvicorn.run("serving.app:app", host=host, port=port, workers=workers, log_level=log_level)
+
+
+def _read_scores_table(path: str) -> pd.DataFrame:
+    """A scores file as a frame (Parquet, else CSV), customer ids as strings."""
+    import pandas as pd
+
+    from features.errors import DataError
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"scores file {path} does not exist; write it with `patron score`")
+    try:
+        if path.lower().endswith((".parquet", ".pq")):
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, dtype={"customer_id": str}, keep_default_na=False, na_values=[""])
+    except (OSError, ValueError) as exc:
+        raise DataError(f"scores file {path} cannot be read as a table: {exc}") from None
+    if "customer_id" not in frame.columns:
+        raise DataError(f"scores file {path} has no customer_id column")
+    frame["customer_id"] = frame["customer_id"].astype(str)
+    if "exclude_reason" in frame.columns:
+        frame["exclude_reason"] = frame["exclude_reason"].fillna("").astype(str)
+    return frame
+
+
+@app.command("campaign")
+def campaign_command(
+    scores: Annotated[str, typer.Option(help="Batch scores file from `patron score` (Parquet or CSV).")],
+    out: Annotated[str, typer.Option(help="Campaign list to write (CSV or Parquet by extension).")],
+    budget: Annotated[
+        float | None, typer.Option(help="Money budget of the campaign (default: settings campaign_budget).")
+    ] = None,
+) -> None:
+    """Choose whom to contact under a budget; print the summary by tier and stage and the exclusions."""
+    with user_errors():
+        import math
+
+        from serving.batch import write_table
+        from targeting.campaign import select_campaign
+        from targeting.decide import ensure_decisions
+        from targeting.policy import TargetingPolicy
+
+        settings = get_settings()
+        budget = settings.campaign_budget if budget is None else budget
+        if not (math.isfinite(budget) and budget >= 0):
+            raise ValueError(f"--budget must be a finite amount >= 0, got {budget}")
+        policy = TargetingPolicy.from_settings(settings)
+        # scores from `patron score` carry the decisions; a bare model output gets them here
+        decisions = ensure_decisions(_read_scores_table(scores), policy)
+        result = select_campaign(decisions, budget, policy)
+        write_table(result.selected, out)
+        echo(result.summary.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
+        echo()
+        echo(result.excluded.to_string(index=False))
+        echo()
+        echo(
+            f"campaign: {len(result.selected)} customers, spend {result.spend:,.2f} of {budget:,.2f}, "
+            f"expected incremental profit {result.expected_profit:,.2f} -> {out}"
+        )
 
 def main() -> None:  # pragma: no cover - console entry point
     """Run the command line."""

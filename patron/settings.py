@@ -113,6 +113,20 @@ class Settings(BaseSettings):
     max_incentive_share: float = Field(0.20, ge=0, le=1, description="An incentive never exceeds this share of AOV.")
     recent_purchase_days: int = Field(2, ge=0, description="No promotional contact within this many days of a purchase.")
     campaign_budget: float = Field(5000.0, ge=0, description="Default money budget of a campaign.")
+    channel_response_lift: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=lambda: {"email": 1.0, "sms": 1.1, "mail": 1.3},
+        description="Response of a channel relative to email; a costlier channel is chosen only when its lift pays.",
+    )
+    tier_incentive_multipliers: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=lambda: {"diamond": 1.5, "gold": 1.25, "silver": 1.0, "regular": 0.75},
+        description="Coupon size multiplier by value tier (coupon = coupon share x multiplier x AOV).",
+    )
+    free_shipping_cost: float = Field(
+        4.0, ge=0, description="Cost of the free-shipping perk diamond and gold customers get before coupons."
+    )
+    p_alive_floor: float = Field(
+        0.2, gt=0, le=1, description="P(alive) floor when scaling net value to a retained customer's value."
+    )
 
     # --- serving ---------------------------------------------------------------------------
     model_uri: str = Field("models:/patron@champion", description="Model the API and batch job load.")
@@ -136,7 +150,14 @@ class Settings(BaseSettings):
     def _mapping_from_pairs(cls, value: object) -> object:
         return _split_mapping(value)
 
-    @field_validator("response_rates", "contact_costs", "coupon_shares", mode="before")
+    @field_validator(
+        "response_rates",
+        "contact_costs",
+        "coupon_shares",
+        "channel_response_lift",
+        "tier_incentive_multipliers",
+        mode="before",
+    )
     @classmethod
     def _floats_from_pairs(cls, value: object) -> object:
         parsed = _split_mapping(value)

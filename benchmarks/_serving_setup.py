@@ -1,0 +1,50 @@
+"""Shared set-up of the serving benchmarks: generated data and a model trained into a temporary registry."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class BenchModel:
+    """A trained champion in a temporary MLflow store."""
+
+    tracking_uri: str
+    model_uri: str
+    transactions: pd.DataFrame
+    as_of: pd.Timestamp
+
+
+def generate(n_customers: int, seed: int, path: Path) -> pd.DataFrame:
+    """Generate a transaction log with `features.synthetic` and write it as Parquet (reused if present)."""
+    from features.synthetic import generate_transactions
+
+    if path.exists():
+        return pd.read_parquet(path)
+    start = time.perf_counter()
+    data = generate_transactions(n_customers, seed=seed)
+    data.transactions.to_parquet(path, index=False)
+    print(f"generated {len(data.transactions):,} transactions of {n_customers:,} customers "
+          f"in {time.perf_counter() - start:.1f} s -> {path}", flush=True)
+    return data.transactions
+
+
+def train_model(folder: Path, n_customers: int, seed: int) -> BenchModel:
+    """Train and promote `patron@champion` on generated data into `folder/mlflow.db`."""
+    from features import load_transactions
+    from patron.settings import Settings
+    from training.train import train
+
+    path = folder / f"train_{n_customers}.parquet"
+    generate(n_customers, seed, path)
+    transactions = load_transactions(path).transactions
+    tracking_uri = f"sqlite:///{folder / 'mlflow.db'}"
+    start = time.perf_counter()
+    train(transactions, settings=Settings(tracking_uri=tracking_uri), experiment="bench", force_promote=True)
+    print(f"trained on {n_customers:,} customers in {time.perf_counter() - start:.1f} s", flush=True)
+    as_of = pd.Timestamp(transactions["timestamp"].max()).normalize()
+    return BenchModel(tracking_uri, "models:/patron@champion", transactions, as_of)

@@ -1,0 +1,48 @@
+"""The transaction data contract: field names, their meaning and the pandera schema of a validated log."""
+
+from __future__ import annotations
+
+import pandera.pandas as pa
+
+REQUIRED_FIELDS = ("customer_id", "timestamp")
+"""Always needed; `amount` is needed too, or `quantity` and `unit_price` to derive it."""
+OPTIONAL_FIELDS = (
+    "amount",
+    "order_id",
+    "quantity",
+    "unit_price",
+    "category",
+    "discount",
+    "is_return",
+    "channel",
+    "cost",
+    "promo",
+)
+CONTRACT_FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
+NUMERIC_FIELDS = ("quantity", "unit_price", "discount", "cost")
+TEXT_FIELDS = ("order_id", "category", "channel")
+FLAG_FIELDS = ("is_return", "promo")
+
+REJECT_REASONS = ("missing_customer_id", "bad_timestamp", "bad_amount", "zero_amount", "duplicate")
+"""Why a row can be rejected, in the order they are checked: a row carries the first that applies."""
+
+TRANSACTIONS_SCHEMA = pa.DataFrameSchema(
+    {
+        "customer_id": pa.Column(str, nullable=False, checks=pa.Check.str_length(min_value=1)),
+        "timestamp": pa.Column("datetime64[ns]", nullable=False),
+        "amount": pa.Column(float, nullable=False, checks=pa.Check(lambda s: s != 0, error="amount is zero")),
+        "is_return": pa.Column(bool, nullable=False),
+        "order_id": pa.Column(str, nullable=True, required=False),
+        "quantity": pa.Column(float, nullable=True, required=False),
+        "unit_price": pa.Column(float, nullable=True, required=False),
+        "category": pa.Column(str, nullable=True, required=False),
+        "discount": pa.Column(float, nullable=False, required=False, checks=pa.Check.ge(0)),
+        "channel": pa.Column(str, nullable=True, required=False),
+        "cost": pa.Column(float, nullable=True, required=False),
+        "promo": pa.Column(bool, nullable=False, required=False),
+    },
+    strict=True,
+    coerce=False,
+    name="transactions",
+)
+"""A validated transaction log: signed amounts (returns negative), no unusable rows."""

@@ -1,0 +1,207 @@
+"""Shared plumbing of the LightGBM models: deterministic training, column checks, text artifacts."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from features.errors import ModelError
+
+logger = logging.getLogger(__name__)
+
+BOOSTER_FILE = "booster.txt"
+META_FILE = "model.json"
+
+
+class BoostedModel:
+    """Base of ChurnModel and ValueModel: one LightGBM booster trained with early stopping.
+
+    Subclasses define `__init__` (hyperparameters only, scikit-learn style), `_OBJECTIVE`,
+    `_METRIC`, `_STRATIFY` and how targets are transformed.
+    """
+
+    _OBJECTIVE = ""
+    _METRIC = ""
+    _STRATIFY = False
+    _FORMAT = ""
+
+    seed: int
+    n_threads: int
+    n_estimators: int
+    learning_rate: float
+    num_leaves: int
+    min_child_samples: int
+    reg_lambda: float
+    monotone_constraints: dict[str, int] | None
+    validation_fraction: float
+    early_stopping_rounds: int
+
+    # --- hyperparameters ------------------------------------------------------------------------
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Hyperparameters, as scikit-learn estimators report them."""
+        import inspect
+
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {name: getattr(self, name) for name in names}
+
+    def _lgb_params(self, feature_names: list[str]) -> dict[str, Any]:
+        """LightGBM parameters: deterministic given seed and thread count."""
+        constraints = dict(self.monotone_constraints or {})
+        bad = {name: value for name, value in constraints.items() if value not in (-1, 0, 1)}
+        if bad:
+            raise ModelError(f"monotone_constraints values must be -1, 0 or +1, got {bad}")
+        unknown = sorted(set(constraints) - set(feature_names))
+        if unknown:
+            logger.info("monotone constraints on absent features ignored: %s", unknown)
+        params: dict[str, Any] = {
+            "objective": self._OBJECTIVE,
+            "metric": self._METRIC,
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_child_samples": self.min_child_samples,
+            "reg_lambda": self.reg_lambda,
+            "seed": self.seed,
+            "num_threads": self.n_threads,
+            "deterministic": True,
+            "force_row_wise": True,
+            "verbosity": -1,
+        }
+        if any(constraints.get(name, 0) for name in feature_names):
+            params["monotone_constraints"] = [int(constraints.get(name, 0)) for name in feature_names]
+            # Every method keeps the constraint exact; "intermediate" constrains fewer splits than
+            # "basic" at a small cost in training time.
+            params["monotone_constraints_method"] = "intermediate"
+        return params
+
+    # --- data ---------------------------------------------------------------------------------
+
+    def _matrix(self, X: pd.DataFrame, feature_names: list[str] | None = None) -> np.ndarray:
+        """The features as a float matrix in training column order; NaN stays (LightGBM: missing)."""
+        if not isinstance(X, pd.DataFrame):
+            raise ModelError(f"{type(self).__name__} expects a pandas DataFrame, got {type(X).__name__}")
+        names = list(X.columns) if feature_names is None else feature_names
+        missing = [name for name in names if name not in X.columns]
+        if missing:
+            raise ModelError(f"{type(self).__name__}: features missing from the input: {missing}")
+        frame = X[names]
+        not_numeric = [
+            name
+            for name in names
+            if not (pd.api.types.is_numeric_dtype(frame[name]) or pd.api.types.is_bool_dtype(frame[name]))
+        ]
+        if not_numeric:
+            raise ModelError(f"{type(self).__name__}: features must be numeric, these are not: {not_numeric}")
+        return frame.to_numpy(dtype=float, na_value=np.nan)
+
+    def _split(self, n: int, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Seeded (and for classifiers stratified) train / validation row positions."""
+        if not 0 < self.validation_fraction < 1:
+            raise ModelError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+        try:
+            train, valid = train_test_split(
+                np.arange(n),
+                test_size=self.validation_fraction,
+                random_state=self.seed,
+                stratify=y if self._STRATIFY else None,
+            )
+        except ValueError as exc:
+            raise ModelError(f"{type(self).__name__}: cannot hold out a validation split: {exc}") from None
+        return np.sort(train), np.sort(valid)
+
+    def _train(self, X: np.ndarray, target: np.ndarray, feature_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Train with early stopping on a held-out split; sets booster_, best_iteration_, feature_names_."""
+        if len(X) < 10:
+            raise ModelError(f"{type(self).__name__} needs at least 10 rows to train, got {len(X)}")
+        train, valid = self._split(len(X), target)
+        params = self._lgb_params(feature_names)
+        train_set = lgb.Dataset(X[train], target[train], feature_name=feature_names, free_raw_data=True)
+        valid_set = lgb.Dataset(X[valid], target[valid], reference=train_set)
+        booster = lgb.train(
+            params,
+            train_set,
+            num_boost_round=self.n_estimators,
+            valid_sets=[valid_set],
+            valid_names=["validation"],
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+        )
+        self.best_iteration_ = int(booster.best_iteration or booster.current_iteration())
+        # Keep only the best iterations, in the same text form `save` writes, so that a loaded
+        # model is the very same trees and predicts identically.
+        self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=self.best_iteration_))
+        self.feature_names_ = list(feature_names)
+        logger.info(
+            "%s: %d trees (best validation %s %.5f)",
+            type(self).__name__, self.best_iteration_, self._METRIC,
+            booster.best_score["validation"][self._METRIC],
+        )
+        return train, valid
+
+    def _raw(self, X: pd.DataFrame) -> np.ndarray:
+        """The booster's raw score for a frame whose columns include feature_names_ (any order)."""
+        self._check_fitted()
+        return self.booster_.predict(self._matrix(X, self.feature_names_), raw_score=True)
+
+    # --- state --------------------------------------------------------------------------------
+
+    def __sklearn_is_fitted__(self) -> bool:
+        """True once `fit` or `load` has set the booster."""
+        return hasattr(self, "booster_")
+
+    def _check_fitted(self) -> None:
+        if not self.__sklearn_is_fitted__():
+            raise ModelError(f"this {type(self).__name__} is not fitted yet: call fit(X, y) or {type(self).__name__}.load(directory)")
+
+    @property
+    def feature_importances_(self) -> pd.Series:
+        """Total gain of each feature's splits, largest first."""
+        self._check_fitted()
+        gain = self.booster_.feature_importance(importance_type="gain")
+        return pd.Series(gain, index=self.feature_names_, name="gain").sort_values(ascending=False)
+
+    # --- artifacts ----------------------------------------------------------------------------
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def _set_extra_state(self, state: dict[str, Any]) -> None:
+        return None
+
+    def save(self, directory: str | Path) -> None:
+        """Write the booster in LightGBM's text format and the rest as JSON (no pickle)."""
+        self._check_fitted()
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        self.booster_.save_model(str(path / BOOSTER_FILE))
+        meta = {
+            "format": self._FORMAT,
+            "hyperparameters": self.get_params(),
+            "feature_names_": self.feature_names_,
+            "best_iteration_": self.best_iteration_,
+            **self._extra_state(),
+        }
+        (path / META_FILE).write_text(json.dumps(meta, indent=2))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> BoostedModel:
+        """Read a model written by `save`."""
+        path = Path(directory)
+        try:
+            meta = json.loads((path / META_FILE).read_text())
+        except FileNotFoundError:
+            raise ModelError(f"no {cls.__name__} in {path}: {META_FILE} is missing") from None
+        if meta.get("format") != cls._FORMAT:
+            raise ModelError(f"{path} holds {meta.get('format')!r}, not a {cls.__name__} ({cls._FORMAT!r})")
+        model = cls(**meta["hyperparameters"])
+        model.booster_ = lgb.Booster(model_file=str(path / BOOSTER_FILE))
+        model.feature_names_ = list(meta["feature_names_"])
+        model.best_iteration_ = int(meta["best_iteration_"])
+        model._set_extra_state(meta)
+        return model

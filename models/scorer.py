@@ -1,0 +1,321 @@
+"""PatronScorer: the CLV model, the churn model, the value ranking and the targeting policy as one scorer.
+
+Plain Python (no MLflow): the MLflow pyfunc in `models/pyfunc.py`, the batch job and the API all wrap it.
+Saved as JSON plus LightGBM's own text format -- no pickle, no training data, kilobytes to a few MB.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from features.errors import ModelError
+from models.churn import ChurnModel
+from models.clv import CLVModel
+from models.value import ValueModel
+from targeting.decide import decide
+from targeting.policy import TargetingPolicy
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+SCORER_FILE = "scorer.json"
+CLV_FILE = "clv.json"
+CHURN_DIR = "churn"
+VALUE_DIR = "value"
+
+SCORE_COLUMNS = [
+    "customer_id",
+    "as_of",
+    "frequency",
+    "recency",
+    "T",
+    "monetary_value",
+    "p_alive",
+    "expected_purchases_churn_horizon",
+    "expected_purchases_clv_horizon",
+    "expected_order_value",
+    "clv",
+    "value_score",
+    "churn_probability",
+    "churn_reason_1",
+    "churn_reason_2",
+    "churn_reason_3",
+    "value_tier",
+    "lifecycle_stage",
+    "days_since_last",
+    "net_value",
+    "exclude_from_spend",
+    "exclude_reason",
+    "winback_profit",
+    "action",
+    "channel",
+    "incentive",
+    "model_name",
+    "model_version",
+]
+RFM_COLUMNS = ["frequency", "recency", "T", "monetary_value"]
+BTYD_COLUMNS = [
+    "p_alive",
+    "expected_purchases_churn_horizon",
+    "expected_purchases_clv_horizon",
+    "expected_order_value",
+    "clv",
+]
+REASON_COLUMNS = ["churn_reason_1", "churn_reason_2", "churn_reason_3"]
+ValueSource = Literal["clv", "regressor"]
+
+
+def btyd_outputs(clv_model: CLVModel, features: pd.DataFrame, churn_horizon_days: int, clv_horizon_days: int) -> pd.DataFrame:
+    """The BTYD columns of the scores (and of the churn model's inputs) for a feature frame."""
+    short = clv_model.predict(features, horizon_days=churn_horizon_days)
+    long = clv_model.predict(features, horizon_days=clv_horizon_days)
+    out = pd.DataFrame(
+        {
+            "p_alive": short["p_alive"].to_numpy(dtype=float),
+            "expected_purchases_churn_horizon": short["expected_purchases"].to_numpy(dtype=float),
+            "expected_purchases_clv_horizon": long["expected_purchases"].to_numpy(dtype=float),
+            "expected_order_value": short["expected_order_value"].to_numpy(dtype=float),
+            "clv": short["clv"].to_numpy(dtype=float),
+        },
+        index=features.index,
+    )
+    return out
+
+
+def model_matrix(features: pd.DataFrame, btyd: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The input matrix of the churn or value model: feature columns and BTYD outputs, in `columns` order."""
+    from_btyd = [c for c in columns if c in btyd.columns]
+    from_features = [c for c in columns if c not in btyd.columns]
+    matrix = pd.concat([features[from_features], btyd[from_btyd]], axis=1)
+    return matrix[columns].astype(float)
+
+
+def _json_ready(value: Any) -> Any:
+    """Numpy scalars, arrays and Timestamps as plain JSON values."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_json_ready(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+class PatronScorer:
+    """Scores customers: CLV, churn probability with reasons, value ranking, tiers and targeting.
+
+    Parameters
+    ----------
+    clv_model : CLVModel
+        Fitted BTYD model (purchases, P(alive), order value, CLV).
+    churn_model : ChurnModel
+        Fitted churn classifier over `churn_features`.
+    policy : TargetingPolicy
+        Targeting settings applied by `targeting.decide.decide`.
+    cut_points : list of float, optional
+        Value-score cut points of the tiers, learned at training so tiers are stable between batches.
+    value_model : ValueModel, optional
+        Fitted regressor of holdout spend over `value_features`; used when `value_source="regressor"`.
+    value_source : {"clv", "regressor"}
+        Which ranking becomes `value_score` (chosen at training by holdout Spearman).
+    churn_horizon_days, clv_horizon_days, time_unit_days : int
+        Horizons of churn and CLV, and the time unit of recency and T the models were fitted in.
+    churn_features, value_features : list of str
+        Input columns of the churn and value models (feature columns and BTYD outputs).
+    metadata : dict, optional
+        trained_at, data_end, data fingerprint, headline metrics, model_name, model_version, ...
+
+    Notes
+    -----
+    `score` needs the feature columns of ARCHITECTURE.md that the models use (`required_columns`);
+    missing ones raise ModelError naming them. Every output is finite.
+    """
+
+    def __init__(
+        self,
+        clv_model: CLVModel,
+        churn_model: ChurnModel,
+        policy: TargetingPolicy,
+        cut_points: list[float] | None = None,
+        value_model: ValueModel | None = None,
+        value_source: ValueSource = "clv",
+        churn_horizon_days: int = 90,
+        clv_horizon_days: int = 365,
+        time_unit_days: int = 1,
+        churn_features: list[str] | None = None,
+        value_features: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
+        self.clv_model = clv_model
+        self.churn_model = churn_model
+        self.policy = policy
+        self.cut_points = cut_points
+        self.value_model = value_model
+        self.value_source = value_source
+        self.churn_horizon_days = churn_horizon_days
+        self.clv_horizon_days = clv_horizon_days
+        self.time_unit_days = time_unit_days
+        self.churn_features = list(churn_features) if churn_features is not None else list(churn_model.feature_names_)
+        self.value_features = list(value_features or [])
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        if value_source == "regressor" and value_model is None:
+            raise ModelError("value_source='regressor' needs a fitted value model")
+
+    # --- inputs --------------------------------------------------------------------------------
+
+    @property
+    def required_columns(self) -> list[str]:
+        """Feature columns `score` needs (RFM, days_since_last and every model input not computed here)."""
+        needed = [*RFM_COLUMNS, "days_since_last", *self.churn_features]
+        if self.value_source == "regressor":
+            needed += self.value_features
+        seen: dict[str, None] = {}
+        for column in needed:
+            if column not in BTYD_COLUMNS:
+                seen.setdefault(column, None)
+        return list(seen)
+
+    def validate(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Check a feature frame and return it indexed by customer_id (string); ModelError if unusable."""
+        if not isinstance(features, pd.DataFrame):
+            raise ModelError(f"features must be a pandas DataFrame, got {type(features).__name__}")
+        frame = features
+        if "customer_id" in frame.columns:
+            frame = frame.set_index("customer_id")
+        frame = frame.copy(deep=False)
+        frame.index = frame.index.astype(str)
+        frame.index.name = "customer_id"
+        missing = [c for c in self.required_columns if c not in frame.columns]
+        if missing:
+            raise ModelError(
+                f"the features lack columns {missing}; build them with features.build_features "
+                f"(time_unit_days={self.time_unit_days})"
+            )
+        if frame.index.has_duplicates:
+            dupes = frame.index[frame.index.duplicated()].unique()[:5].tolist()
+            raise ModelError(f"the features hold customers more than once, e.g. {dupes}: one row per customer")
+        numeric = frame[self.required_columns].apply(pd.to_numeric, errors="coerce")
+        bad = [c for c in self.required_columns if not np.isfinite(numeric[c].to_numpy(dtype=float)).all()]
+        if bad:
+            raise ModelError(f"the features have missing, non-numeric or infinite values in {bad}")
+        frame[self.required_columns] = numeric.astype(float)
+        return frame
+
+    # --- scoring -------------------------------------------------------------------------------
+
+    def components(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Model outputs per customer (BTYD columns, churn_probability, regressor_value, value_score)."""
+        frame = self.validate(features)
+        return self._components(frame)
+
+    def _components(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out = btyd_outputs(self.clv_model, frame, self.churn_horizon_days, self.clv_horizon_days)
+        if frame.empty:
+            out["churn_probability"] = pd.Series(dtype=float)
+            out["value_score"] = pd.Series(dtype=float)
+            return out
+        churn_x = model_matrix(frame, out, self.churn_features)
+        out["churn_probability"] = np.clip(np.nan_to_num(self.churn_model.predict_proba(churn_x), nan=0.5), 0, 1)
+        if self.value_model is not None:
+            value_x = model_matrix(frame, out, self.value_features)
+            out["regressor_value"] = np.nan_to_num(np.asarray(self.value_model.predict(value_x), dtype=float))
+        out["value_score"] = out["regressor_value"] if self.value_source == "regressor" else out["clv"]
+        return out
+
+    def score(self, features: pd.DataFrame, as_of: Any) -> pd.DataFrame:
+        """The scores table (ARCHITECTURE.md's columns, in order), one row per input customer."""
+        frame = self.validate(features)
+        as_of_day = pd.Timestamp(as_of)
+        if as_of_day.tzinfo is not None:
+            as_of_day = as_of_day.tz_convert(None)
+        as_of_day = as_of_day.normalize()
+        parts = self._components(frame)
+        if frame.empty:
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in SCORE_COLUMNS})
+        churn_x = model_matrix(frame, parts, self.churn_features)
+        reasons = self.churn_model.reasons(churn_x, top=3)
+        reasons.index = frame.index
+        passthrough = frame.drop(columns=[c for c in frame.columns if c in parts.columns])
+        scores = pd.concat([passthrough, parts, reasons[REASON_COLUMNS]], axis=1)
+        scores["as_of"] = as_of_day
+        decided = decide(scores, self.policy, cut_points=self.cut_points)
+        decided = decided.copy()
+        decided["model_name"] = str(self.metadata.get("model_name") or "")
+        decided["model_version"] = str(self.metadata.get("model_version") or "")
+        decided["customer_id"] = decided.index.astype(str)
+        decided = decided.reset_index(drop=True)
+        missing = [c for c in SCORE_COLUMNS if c not in decided.columns]
+        if missing:
+            raise ModelError(f"targeting did not produce columns {missing}")
+        return decided[SCORE_COLUMNS]
+
+    # --- persistence -----------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the boosters, as JSON-ready values."""
+        return _json_ready(
+            {
+                "format_version": FORMAT_VERSION,
+                "value_source": self.value_source,
+                "churn_horizon_days": self.churn_horizon_days,
+                "clv_horizon_days": self.clv_horizon_days,
+                "time_unit_days": self.time_unit_days,
+                "churn_features": self.churn_features,
+                "value_features": self.value_features,
+                "cut_points": None if self.cut_points is None else [float(c) for c in self.cut_points],
+                "policy": self.policy.to_dict(),
+                "metadata": self.metadata,
+                "has_value_model": self.value_model is not None,
+            }
+        )
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the scorer to `directory` (JSON + LightGBM text); returns the directory."""
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / SCORER_FILE).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True))
+        (path / CLV_FILE).write_text(json.dumps(_json_ready(self.clv_model.to_dict()), indent=2, sort_keys=True))
+        self.churn_model.save(path / CHURN_DIR)
+        if self.value_model is not None:
+            self.value_model.save(path / VALUE_DIR)
+        return path
+
+    @classmethod
+    def load(cls, directory: str | Path) -> PatronScorer:
+        """Read a scorer written by `save`; ModelError when the folder is not one."""
+        path = Path(directory)
+        config_file = path / SCORER_FILE
+        if not config_file.is_file():
+            raise ModelError(f"{path} holds no Patron scorer ({SCORER_FILE} missing)")
+        config = json.loads(config_file.read_text())
+        if int(config.get("format_version", 0)) > FORMAT_VERSION:
+            raise ModelError(
+                f"{path} was written by a newer Patron (format {config['format_version']}); upgrade Patron"
+            )
+        clv_model = CLVModel.from_dict(json.loads((path / CLV_FILE).read_text()))
+        churn_model = ChurnModel.load(path / CHURN_DIR)
+        value_model = ValueModel.load(path / VALUE_DIR) if config.get("has_value_model") else None
+        return cls(
+            clv_model=clv_model,
+            churn_model=churn_model,
+            policy=TargetingPolicy.from_dict(config["policy"]),
+            cut_points=config.get("cut_points"),
+            value_model=value_model,
+            value_source=config["value_source"],
+            churn_horizon_days=int(config["churn_horizon_days"]),
+            clv_horizon_days=int(config["clv_horizon_days"]),
+            time_unit_days=int(config["time_unit_days"]),
+            churn_features=list(config["churn_features"]),
+            value_features=list(config.get("value_features") or []),
+            metadata=dict(config.get("metadata") or {}),
+        )

@@ -1,0 +1,125 @@
+"""The prediction API: `create_app()` builds it; `uvicorn serving.app:app` or `patron serve` runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from starlette.types import Scope
+
+from patron.settings import Settings, get_settings
+from serving.deps import resolve_settings
+from serving.errors import install_error_handlers
+from serving.limits import BodySizeLimitMiddleware
+from serving.metrics import MetricsMiddleware, ServingMetrics
+from serving.model_store import (
+    ModelStore,
+    ReloadOutcome,
+    ScorerLoader,
+    VersionResolver,
+    mlflow_scorer_loader,
+    registry_version_resolver,
+)
+from serving.routes import admin, campaign, customers, health, model, score
+from serving.scores_file import ScoresFile
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """Customer value and churn scores from the champion model of the MLflow registry.
+
+`/v1` and `/admin` need an `X-API-Key` header when the server sets `PATRON_API_KEYS`.
+Oversized requests answer 413 naming the limit; malformed ones 422 naming the field."""
+
+
+async def poll_for_new_model(store: ModelStore, interval_seconds: float) -> None:
+    """Every `interval_seconds`, load the registry's champion if it moved to another version."""
+    while True:
+        await asyncio.sleep(interval_seconds)
+        await asyncio.to_thread(store.reload, False)
+
+
+def _store_for(app: FastAPI, settings: Settings) -> ModelStore:
+    """The model store of `app`: the injected loader, else MLflow's registry at the tracking URI."""
+    loader: ScorerLoader | None = app.state.scorer_loader
+    resolver: VersionResolver | None = app.state.version_resolver
+    if loader is None:
+        tracking_uri = settings.resolved_tracking_uri()
+        loader = mlflow_scorer_loader(tracking_uri)
+        resolver = resolver or registry_version_resolver(tracking_uri)
+    store = ModelStore(settings.model_uri, loader, resolver)
+    metrics: ServingMetrics = app.state.metrics
+
+    def record(outcome: ReloadOutcome) -> None:
+        metrics.reloads.labels(outcome.status).inc()
+        if outcome.model is not None:
+            metrics.set_model(outcome.model.name, outcome.model.version)
+
+    store.on_reload = record
+    return store
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Load the model before serving (a failure leaves /readyz at 503), poll for new champions."""
+    settings = resolve_settings(app)
+    store = _store_for(app, settings)
+    app.state.model_store = store
+    outcome = await asyncio.to_thread(store.reload)
+    if outcome.status == "failed":
+        logger.error("starting without a model: %s; /readyz answers 503 until a load succeeds", outcome.error)
+    poller = None
+    if settings.reload_interval_seconds > 0:
+        poller = asyncio.create_task(poll_for_new_model(store, settings.reload_interval_seconds))
+    try:
+        yield
+    finally:
+        if poller is not None:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("patron")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+def create_app(
+    settings: Settings | None = None,
+    scorer_loader: ScorerLoader | None = None,
+    version_resolver: VersionResolver | None = None,
+) -> FastAPI:
+    """Build the API. Nothing is loaded here: the model is loaded when the app starts.
+
+    `settings` overrides `get_settings` (tests can also set `app.dependency_overrides`);
+    `scorer_loader(uri)` replaces loading from the MLflow registry.
+    """
+    app = FastAPI(title="Patron", version=_package_version(), description=DESCRIPTION, lifespan=lifespan)
+    if settings is not None:
+        app.dependency_overrides[get_settings] = lambda: settings
+    app.state.scorer_loader = scorer_loader
+    app.state.version_resolver = version_resolver
+    app.state.model_store = None
+    app.state.metrics = ServingMetrics()
+    app.state.scores_file = ScoresFile()
+    for router in (score.router, customers.router, campaign.router, model.router, admin.router, health.router):
+        app.include_router(router)
+    install_error_handlers(app)
+
+    def max_body_bytes(scope: Scope) -> int:
+        return resolve_settings(scope["app"]).max_body_bytes
+
+    # Added last = outermost: metrics see every answer, including the body limit's 413s.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    return app
+
+
+app = create_app()

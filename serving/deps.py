@@ -1,0 +1,88 @@
+"""Dependencies of the API's routes: settings, the served model, security, shared state."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader
+
+from patron.settings import Settings, get_settings
+from serving.metrics import ServingMetrics
+from serving.model_store import LoadedModel, ModelStore
+from serving.scores_file import ScoresFile
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+api_key_header = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    description="Required on /v1 and /admin when the server sets PATRON_API_KEYS.",
+)
+
+
+def resolve_settings(app: FastAPI) -> Settings:
+    """The app's settings outside a route (lifespan, middleware), honouring dependency overrides."""
+    return app.dependency_overrides.get(get_settings, get_settings)()
+
+
+def key_matches(given: str, keys: list[str]) -> bool:
+    """True when `given` equals one of `keys`; every key is compared, each in constant time."""
+    given_bytes = given.encode("utf-8")
+    found = False
+    for key in keys:
+        found |= hmac.compare_digest(given_bytes, key.encode("utf-8"))
+    return found
+
+
+def require_api_key(
+    settings: SettingsDep, api_key: Annotated[str | None, Security(api_key_header)] = None
+) -> None:
+    """Refuse with 401 unless API keys are off or X-API-Key holds one of them."""
+    if not settings.api_keys:
+        return
+    if api_key is None or not key_matches(api_key, settings.api_keys):
+        raise HTTPException(
+            status_code=401,
+            detail="missing or invalid X-API-Key header",
+            headers={"WWW-Authenticate": "ApiKey"},
+        )
+
+
+def get_model_store(request: Request) -> ModelStore:
+    """The app's model store (created when the app starts)."""
+    store = getattr(request.app.state, "model_store", None)
+    if store is None:
+        raise HTTPException(status_code=503, detail="the app has not started yet (no model store)")
+    return store
+
+
+def get_metrics(request: Request) -> ServingMetrics:
+    """The app's Prometheus metrics."""
+    return request.app.state.metrics
+
+
+def get_scores_file(request: Request) -> ScoresFile:
+    """The app's cache of the batch scores file."""
+    return request.app.state.scores_file
+
+
+StoreDep = Annotated[ModelStore, Depends(get_model_store)]
+MetricsDep = Annotated[ServingMetrics, Depends(get_metrics)]
+ScoresFileDep = Annotated[ScoresFile, Depends(get_scores_file)]
+
+
+def get_model(store: StoreDep) -> LoadedModel:
+    """The model serving this request (one reference for the whole request), or 503."""
+    model = store.current
+    if model is None:
+        detail = "no model is loaded yet; see /readyz"
+        if store.last_error:
+            detail += f" (last load failure: {store.last_error})"
+        raise HTTPException(status_code=503, detail=detail)
+    return model
+
+
+ModelDep = Annotated[LoadedModel, Depends(get_model)]
+ApiKeyDep = Depends(require_api_key)

@@ -1,0 +1,50 @@
+"""Liveness, readiness and Prometheus metrics (open: no API key)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from serving.deps import MetricsDep
+from serving.schemas import Health, Readiness
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=Health, summary="The process is up")
+def healthz() -> Health:
+    """Liveness: answers while the process runs, with or without a model."""
+    return Health()
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "No model is loaded; `last_error` says why."}},
+    summary="A model is loaded",
+)
+def readyz(request: Request) -> Response:
+    """Readiness: 200 once a model serves requests, else 503; reports the last load failure either way."""
+    store = getattr(request.app.state, "model_store", None)
+    model = store.current if store is not None else None
+    body = Readiness(
+        status="ready" if model is not None else "not_ready",
+        model_name=model.name if model else None,
+        model_version=model.version if model else None,
+        loaded_at=model.loaded_at if model else None,
+        last_error=store.last_error if store is not None else "the app has not started",
+        last_error_at=store.last_error_at if store is not None else None,
+    )
+    return JSONResponse(status_code=200 if model is not None else 503, content=body.model_dump(mode="json"))
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."}},
+)
+def metrics(metrics: MetricsDep) -> Response:
+    """Request counts, latency histograms and the served model version, in Prometheus' text format."""
+    return Response(content=generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

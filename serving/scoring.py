@@ -1,0 +1,69 @@
+"""The one scoring path shared by the batch job and the API: transactions -> features -> scores."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+
+from features.errors import ModelError
+from serving.model_store import ScorerProtocol
+
+# The scores table of ARCHITECTURE.md, in its order: the batch file's columns and the API's row.
+SCORE_COLUMNS = [
+    "customer_id",
+    "as_of",
+    "frequency",
+    "recency",
+    "T",
+    "monetary_value",
+    "p_alive",
+    "expected_purchases_churn_horizon",
+    "expected_purchases_clv_horizon",
+    "expected_order_value",
+    "clv",
+    "value_score",
+    "churn_probability",
+    "churn_reason_1",
+    "churn_reason_2",
+    "churn_reason_3",
+    "value_tier",
+    "lifecycle_stage",
+    "days_since_last",
+    "net_value",
+    "exclude_from_spend",
+    "exclude_reason",
+    "winback_profit",
+    "action",
+    "channel",
+    "incentive",
+    "model_name",
+    "model_version",
+]
+
+
+def as_of_timestamp(as_of: str | dt.date | pd.Timestamp) -> pd.Timestamp:
+    """The as-of day as a midnight Timestamp (the last observed day, inclusive)."""
+    stamp = pd.Timestamp(as_of)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert(None)
+    return stamp.normalize()
+
+
+def score_frame(transactions: pd.DataFrame, scorer: ScorerProtocol, as_of: Any) -> pd.DataFrame:
+    """Score validated transactions at `as_of`: one row per customer with a purchase, sorted by id."""
+    from features import build_features
+
+    as_of = as_of_timestamp(as_of)
+    features = build_features(transactions, as_of=as_of, time_unit_days=scorer.time_unit_days)
+    if features.empty:
+        return pd.DataFrame(columns=SCORE_COLUMNS)
+    scores = scorer.score(features, as_of)
+    missing = [column for column in SCORE_COLUMNS if column not in scores.columns]
+    if missing:
+        raise ModelError(f"the model's scores lack columns {missing}; retrain with this version of Patron")
+    scores = scores[SCORE_COLUMNS]
+    if not scores["customer_id"].is_monotonic_increasing:
+        scores = scores.sort_values("customer_id", kind="stable")
+    return scores.reset_index(drop=True)

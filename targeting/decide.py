@@ -1,0 +1,189 @@
+"""decide: the scores frame in, the decisions frame out (tiers, stages, net value, exclusions, actions).
+
+Input columns (the models' part of the scores table):
+
+- required: `customer_id` (a column, or the index), `clv`, `value_score`, `p_alive`, `churn_probability`,
+  `expected_purchases_clv_horizon`, `expected_order_value`, `days_since_last`, `frequency`;
+- optional, from the features: `avg_order_value` (absent or missing: `expected_order_value`),
+  `return_rate` and `return_value_share` (absent or missing: 0, i.e. no returns), `margin_rate` (absent
+  or missing: the policy's margin rate). `order_count` is not needed.
+
+Columns added (replacing any present): `value_tier, lifecycle_stage, net_value, exclude_from_spend,
+exclude_reason, winback_profit, action, channel, incentive`.
+
+Exclusions: `exclude_from_spend` is true when no money may be spent on the customer, and
+`exclude_reason` gives the first reason that applies, in this order:
+
+1. `negative_net_value`: expected net value < 0 (the highest-cost customers);
+2. `recent_purchase`: bought within `recent_purchase_days` (`days_since_last <= recent_purchase_days`),
+   so no promotional contact;
+3. `no_positive_profit`: the best contact's expected incremental profit is not positive.
+
+Excluded customers get `action == channel == "none"` and `incentive == 0`; `winback_profit` still shows
+what the stage's contact would be expected to earn. The reasons are exhaustive and exclusive, so
+`decisions.exclude_reason.value_counts()` counts every excluded customer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from features.errors import DataError
+from targeting.lifecycle import assign_stages
+from targeting.policy import TargetingPolicy
+from targeting.profitability import NEGATIVE_NET_VALUE, net_value
+from targeting.tiers import assign_tiers
+from targeting.winback import (
+    NO_ACTION,
+    NO_CHANNEL,
+    best_channel,
+    channel_profits,
+    choose_actions,
+    retained_value,
+    size_incentives,
+)
+
+RECENT_PURCHASE = "recent_purchase"
+NO_POSITIVE_PROFIT = "no_positive_profit"
+EXCLUDE_REASONS = (NEGATIVE_NET_VALUE, RECENT_PURCHASE, NO_POSITIVE_PROFIT)
+
+REQUIRED_COLUMNS = (
+    "clv",
+    "value_score",
+    "p_alive",
+    "churn_probability",
+    "expected_purchases_clv_horizon",
+    "expected_order_value",
+    "days_since_last",
+    "frequency",
+)
+DECISION_COLUMNS = (
+    "value_tier",
+    "lifecycle_stage",
+    "net_value",
+    "exclude_from_spend",
+    "exclude_reason",
+    "winback_profit",
+    "action",
+    "channel",
+    "incentive",
+)
+
+
+def customer_ids(scores: pd.DataFrame) -> np.ndarray:
+    """The customer ids of a scores frame, from its `customer_id` column or else its index, as strings."""
+    source = scores["customer_id"] if "customer_id" in scores.columns else scores.index
+    return np.asarray(source).astype(str)
+
+
+def _numeric(scores: pd.DataFrame, columns: Sequence[str]) -> dict[str, np.ndarray]:
+    """Required numeric columns as float arrays; DataError naming the absent or non-finite ones."""
+    missing = [c for c in columns if c not in scores.columns]
+    if missing:
+        raise DataError(f"the scores lack columns {missing} that targeting needs; score them with the model first")
+    out = {c: pd.to_numeric(scores[c], errors="coerce").to_numpy(dtype=float) for c in columns}
+    bad = [c for c, values in out.items() if not np.isfinite(values).all()]
+    if bad:
+        raise DataError(f"the scores have missing, non-numeric or infinite values in {bad}")
+    return out
+
+
+def _optional(scores: pd.DataFrame, column: str, fallback: np.ndarray | float) -> np.ndarray:
+    """An optional numeric column with `fallback` where it is absent or not finite."""
+    default = np.broadcast_to(np.asarray(fallback, dtype=float), (len(scores),))
+    if column not in scores.columns:
+        return default.copy()
+    values = pd.to_numeric(scores[column], errors="coerce").to_numpy(dtype=float)
+    return np.where(np.isfinite(values), values, default)
+
+
+def decide(
+    scores: pd.DataFrame,
+    policy: TargetingPolicy,
+    cut_points: Sequence[float] | None = None,
+) -> pd.DataFrame:
+    """The scores with the decision columns added (same rows, same order, same index)."""
+    if not isinstance(scores, pd.DataFrame):
+        raise DataError(f"scores must be a pandas DataFrame, got {type(scores).__name__}")
+    x = _numeric(scores, REQUIRED_COLUMNS)
+    aov = _optional(scores, "avg_order_value", x["expected_order_value"])
+    return_rate = _optional(scores, "return_rate", 0.0)
+    return_share = _optional(scores, "return_value_share", 0.0)
+    margin = _optional(scores, "margin_rate", policy.margin_rate)
+
+    tier = assign_tiers(x["value_score"], cut_points=cut_points, shares=policy.tier_shares, ids=customer_ids(scores))
+    stage = assign_stages(
+        x["days_since_last"], x["frequency"], policy.active_days, policy.sleeping_days, policy.at_risk_days
+    )
+    net = net_value(
+        x["clv"],
+        x["expected_purchases_clv_horizon"],
+        x["expected_order_value"],
+        return_rate,
+        return_share,
+        margin_rate=margin,
+        service_cost_per_order=policy.service_cost_per_order,
+        return_handling_cost=policy.return_handling_cost,
+    )
+
+    action = choose_actions(stage, tier, policy.perk_tiers)
+    incentive = size_incentives(
+        stage,
+        tier,
+        aov,
+        policy.coupon_shares,
+        policy.tier_incentive_multipliers,
+        free_shipping_cost=policy.free_shipping_cost,
+        perk_tiers=policy.perk_tiers,
+        max_incentive_share=policy.max_incentive_share,
+    )
+    rate = np.zeros(len(scores))
+    for name, value in policy.response_rates.items():  # loops over stages, not customers
+        rate[stage == name] = value
+    channels = policy.channels
+    profits = channel_profits(
+        x["churn_probability"],
+        retained_value(net, x["p_alive"], policy.p_alive_floor),
+        rate,
+        incentive,
+        policy.contact_costs,
+        policy.channel_response_lift,
+        channels,
+    )
+    channel, profit = best_channel(profits, channels)
+
+    reason = np.select(
+        [net < 0, x["days_since_last"] <= policy.recent_purchase_days, ~(profit > 0)],
+        list(EXCLUDE_REASONS),
+        default="",
+    ).astype(object)
+    excluded = reason != ""
+
+    out = scores.copy()
+    out["value_tier"] = tier
+    out["lifecycle_stage"] = stage
+    out["net_value"] = net
+    out["exclude_from_spend"] = excluded
+    out["exclude_reason"] = reason
+    out["winback_profit"] = profit
+    out["action"] = np.where(excluded, NO_ACTION, action).astype(object)
+    out["channel"] = np.where(excluded, NO_CHANNEL, channel).astype(object)
+    out["incentive"] = np.where(excluded, 0.0, incentive)
+    return out
+
+
+def has_decisions(scores: pd.DataFrame) -> bool:
+    """True when the frame already carries every decision column."""
+    return all(c in scores.columns for c in DECISION_COLUMNS)
+
+
+def ensure_decisions(
+    scores: pd.DataFrame,
+    policy: TargetingPolicy,
+    cut_points: Sequence[float] | None = None,
+) -> pd.DataFrame:
+    """The frame as is when it has the decision columns, else `decide(scores, policy, cut_points)`."""
+    return scores if has_decisions(scores) else decide(scores, policy, cut_points)

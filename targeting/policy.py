@@ -1,0 +1,190 @@
+"""TargetingPolicy: every number the targeting layer uses, frozen, saved with the model as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+TIERS = ("diamond", "gold", "silver", "regular")
+STAGES = ("new", "active", "sleeping", "at_risk", "lost")
+EMAIL = "email"
+
+# The defaults mirror patron/settings.py (tests/targeting/test_policy.py pins that they agree); they
+# exist so that library callers without settings (tests, notebooks) get the same policy.
+DEFAULT_TIER_SHARES = (0.10, 0.15, 0.25, 0.50)
+DEFAULT_RESPONSE_RATES = {"new": 0.65, "active": 0.65, "sleeping": 0.30, "at_risk": 0.20, "lost": 0.08}
+DEFAULT_CONTACT_COSTS = {"email": 0.05, "sms": 0.15, "mail": 1.20}
+DEFAULT_CHANNEL_RESPONSE_LIFT = {"email": 1.0, "sms": 1.1, "mail": 1.3}
+DEFAULT_COUPON_SHARES = {"new": 0.0, "active": 0.0, "sleeping": 0.05, "at_risk": 0.10, "lost": 0.15}
+DEFAULT_TIER_INCENTIVE_MULTIPLIERS = {"diamond": 1.5, "gold": 1.25, "silver": 1.0, "regular": 0.75}
+
+
+def _frozen(mapping: Mapping[str, float], defaults: Mapping[str, float] | None = None) -> Mapping[str, float]:
+    """A read-only float mapping, with `defaults` filling the keys `mapping` leaves out."""
+    merged = {**(defaults or {}), **{str(k): float(v) for k, v in mapping.items()}}
+    return MappingProxyType(merged)
+
+
+@dataclass(frozen=True)
+class TargetingPolicy:
+    """The numbers behind tiers, lifecycle stages, net value, win-back actions and campaigns.
+
+    Parameters
+    ----------
+    tier_shares : tuple of 4 floats
+        Shares of diamond, gold, silver, regular (top to bottom of `value_score`), summing to 1.
+    active_days, sleeping_days, at_risk_days : int
+        Lifecycle thresholds on days since the last purchase: active `< active_days`, sleeping
+        `active_days..sleeping_days`, at_risk `(sleeping_days, at_risk_days]`, lost `> at_risk_days`.
+    margin_rate : float
+        Margin share of spend the CLV was computed with (turns the CLV back into spend and orders) when
+        the scores carry no per-customer `margin_rate`.
+    service_cost_per_order, return_handling_cost : float
+        Cost to serve one order and to handle one returned order.
+    response_rates : mapping stage -> float
+        Probability that a contacted customer of the stage responds (by email).
+    contact_costs : mapping channel -> float
+        Cost of one contact per channel; the cheapest is the default channel.
+    channel_response_lift : mapping channel -> float
+        Response of a channel relative to email (missing channels: 1.0, so they never pay).
+    coupon_shares : mapping stage -> float
+        Coupon as a share of the customer's average order value, by stage.
+    tier_incentive_multipliers : mapping tier -> float
+        Scales coupons by value tier (higher tiers get more).
+    free_shipping_cost : float
+        Cost of the free-shipping perk that `perk_tiers` get before (or with) coupons.
+    perk_tiers : tuple of str
+        Tiers offered service perks before coupons.
+    max_incentive_share : float
+        An incentive never exceeds this share of the customer's average order value.
+    recent_purchase_days : int
+        No promotional contact when `days_since_last <= recent_purchase_days`.
+    p_alive_floor : float
+        Floor of P(alive) when scaling net value to the value of a retained customer.
+    campaign_budget : float
+        Default money budget of a campaign.
+
+    Notes
+    -----
+    Mappings given without some stages, tiers or channels are completed from the defaults above, so a
+    partial `PATRON_RESPONSE_RATES={"lost": 0.1}` changes only the lost stage.
+    """
+
+    tier_shares: tuple[float, ...] = DEFAULT_TIER_SHARES
+    active_days: int = 90
+    sleeping_days: int = 180
+    at_risk_days: int = 365
+    margin_rate: float = 0.30
+    service_cost_per_order: float = 1.0
+    return_handling_cost: float = 5.0
+    response_rates: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RESPONSE_RATES))
+    contact_costs: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_CONTACT_COSTS))
+    channel_response_lift: Mapping[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_CHANNEL_RESPONSE_LIFT)
+    )
+    coupon_shares: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_COUPON_SHARES))
+    tier_incentive_multipliers: Mapping[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_TIER_INCENTIVE_MULTIPLIERS)
+    )
+    free_shipping_cost: float = 4.0
+    perk_tiers: tuple[str, ...] = ("diamond", "gold")
+    max_incentive_share: float = 0.20
+    recent_purchase_days: int = 2
+    p_alive_floor: float = 0.20
+    campaign_budget: float = 5000.0
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: normalise in place once
+        set_(self, "tier_shares", tuple(float(s) for s in self.tier_shares))
+        set_(self, "perk_tiers", tuple(str(t) for t in self.perk_tiers))
+        set_(self, "response_rates", _frozen(self.response_rates, DEFAULT_RESPONSE_RATES))
+        set_(self, "coupon_shares", _frozen(self.coupon_shares, DEFAULT_COUPON_SHARES))
+        set_(self, "contact_costs", _frozen(self.contact_costs))
+        set_(self, "channel_response_lift", _frozen(self.channel_response_lift, {c: 1.0 for c in self.contact_costs}))
+        set_(
+            self,
+            "tier_incentive_multipliers",
+            _frozen(self.tier_incentive_multipliers, DEFAULT_TIER_INCENTIVE_MULTIPLIERS),
+        )
+        self._validate()
+
+    def _validate(self) -> None:
+        shares = self.tier_shares
+        if len(shares) != 4 or any(s <= 0 for s in shares) or abs(sum(shares) - 1.0) > 1e-6:
+            raise ValueError("tier_shares must be four positive shares summing to 1 (diamond, gold, silver, regular)")
+        if not 0 < self.active_days <= self.sleeping_days <= self.at_risk_days:
+            raise ValueError(
+                "lifecycle thresholds must satisfy 0 < active_days <= sleeping_days <= at_risk_days, got "
+                f"{self.active_days}, {self.sleeping_days}, {self.at_risk_days}"
+            )
+        if not self.contact_costs:
+            raise ValueError("contact_costs needs at least one channel, e.g. {'email': 0.05}")
+        numbers = {
+            "margin_rate": self.margin_rate,
+            "service_cost_per_order": self.service_cost_per_order,
+            "return_handling_cost": self.return_handling_cost,
+            "free_shipping_cost": self.free_shipping_cost,
+            "max_incentive_share": self.max_incentive_share,
+            "recent_purchase_days": self.recent_purchase_days,
+            "p_alive_floor": self.p_alive_floor,
+            "campaign_budget": self.campaign_budget,
+            **{f"contact_costs[{k}]": v for k, v in self.contact_costs.items()},
+            **{f"channel_response_lift[{k}]": v for k, v in self.channel_response_lift.items()},
+            **{f"coupon_shares[{k}]": v for k, v in self.coupon_shares.items()},
+            **{f"tier_incentive_multipliers[{k}]": v for k, v in self.tier_incentive_multipliers.items()},
+        }
+        bad = [name for name, value in numbers.items() if not (math.isfinite(value) and value >= 0)]
+        if bad:
+            raise ValueError(f"targeting settings must be finite and >= 0: {bad}")
+        rates = [k for k, v in self.response_rates.items() if not 0 <= v <= 1]
+        if rates:
+            raise ValueError(f"response_rates must lie in [0, 1]: {rates}")
+        if not 0 < self.p_alive_floor <= 1 or not 0 < self.margin_rate <= 1 or self.max_incentive_share > 1:
+            raise ValueError("p_alive_floor and margin_rate must lie in (0, 1], max_incentive_share in [0, 1]")
+        unknown = [t for t in self.perk_tiers if t not in TIERS]
+        if unknown:
+            raise ValueError(f"perk_tiers must be among {list(TIERS)}, got {unknown}")
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.to_dict(), sort_keys=True))
+
+    @property
+    def channels(self) -> list[str]:
+        """The channels, cheapest first (ties by name), so the first is the default."""
+        return sorted(self.contact_costs, key=lambda c: (self.contact_costs[c], c))
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> TargetingPolicy:
+        """The policy of a `patron.settings.Settings` (fields it lacks keep the defaults)."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        values = {name: getattr(settings, name) for name in names if hasattr(settings, name)}
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values (lists and dicts)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Mapping):
+                value = dict(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TargetingPolicy:
+        """The policy saved by `to_dict`; keys it does not know are ignored, missing ones take defaults."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            logger.warning("ignoring unknown targeting policy keys %s", unknown)
+        return cls(**{k: v for k, v in data.items() if k in names})

@@ -1,0 +1,103 @@
+"""Value tiers: diamond, gold, silver, regular by rank of `value_score`, or by cut-points saved at training.
+
+Two ways to the same tiers:
+
+- by rank (`assign_tiers(value_score, shares=..., ids=...)`): customers sorted by value_score, highest
+  first, ties broken by customer id (ascending, as strings), and the first `round(n * cumulative share)`
+  customers of each boundary go to the tiers above it. Every tier then holds its share of the customers
+  to within one customer.
+- by cut-points (`assign_tiers(value_score, cut_points=...)`): `tier_cut_points` learns three thresholds
+  (diamond, gold, silver) at training time, each halfway between the last customer of a tier and the
+  first of the next; a customer with `value_score >= cut` belongs to that tier or a better one. Scoring
+  one customer through the API and scoring everyone in batch use the same cut-points, so they agree.
+
+On the data the cut-points came from the two ways agree, except where equal scores straddle a boundary:
+a cut-point cannot split ties, so all of them go to the better tier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from targeting.policy import DEFAULT_TIER_SHARES, TIERS
+
+TIER_NAMES = np.array(TIERS, dtype=object)
+
+
+def _check_shares(shares: Sequence[float]) -> np.ndarray:
+    values = np.asarray(list(shares), dtype=float)
+    if values.shape != (4,) or (values <= 0).any() or abs(values.sum() - 1.0) > 1e-6:
+        raise ValueError("tier shares must be four positive shares summing to 1 (diamond, gold, silver, regular)")
+    return values
+
+
+def _scores(value_score: Sequence[float] | np.ndarray | pd.Series) -> np.ndarray:
+    values = np.asarray(value_score, dtype=float).reshape(-1)
+    if not np.isfinite(values).all():
+        raise ValueError("value_score has missing or infinite values; tiers need a finite score per customer")
+    return values
+
+
+def boundary_counts(n: int, shares: Sequence[float]) -> np.ndarray:
+    """How many customers sit above each of the three tier boundaries: round(n * cumulative share)."""
+    cumulative = np.cumsum(_check_shares(shares))[:3]
+    # floor(x + 0.5) instead of np.round: no banker's rounding, so counts move monotonically with n
+    return np.floor(n * cumulative + 0.5).astype(np.int64)
+
+
+def rank_order(value_score: Sequence[float] | np.ndarray | pd.Series, ids: Sequence[object] | None = None) -> np.ndarray:
+    """Positions sorted by value_score descending, ties by id ascending (by position when no ids)."""
+    values = _scores(value_score)
+    if ids is None:
+        return np.argsort(-values, kind="stable")
+    keys = np.asarray(ids).astype(str)
+    if keys.shape != values.shape:
+        raise ValueError("ids and value_score must have the same length")
+    id_rank = pd.factorize(keys, sort=True)[0]
+    return np.lexsort((id_rank, -values))
+
+
+def tier_cut_points(
+    value_score: Sequence[float] | np.ndarray | pd.Series,
+    shares: Sequence[float] = DEFAULT_TIER_SHARES,
+) -> list[float]:
+    """The diamond, gold and silver thresholds of `value_score` for `shares` (learned at training time)."""
+    values = _scores(value_score)
+    if values.size == 0:
+        raise ValueError("tier cut-points need at least one customer's value_score")
+    ordered = np.sort(values)[::-1]
+    cuts = []
+    for count in boundary_counts(values.size, shares):
+        if count <= 0:  # nobody above: a threshold just over the best score seen
+            cuts.append(float(np.nextafter(ordered[0], np.inf)))
+        elif count >= values.size:  # everybody above
+            cuts.append(float(ordered[-1]))
+        else:
+            cuts.append(float((ordered[count - 1] + ordered[count]) / 2.0))
+    return cuts
+
+
+def assign_tiers(
+    value_score: Sequence[float] | np.ndarray | pd.Series,
+    cut_points: Sequence[float] | None = None,
+    shares: Sequence[float] = DEFAULT_TIER_SHARES,
+    ids: Sequence[object] | None = None,
+) -> np.ndarray:
+    """Tier names per customer: by the saved cut-points when given, else by rank with `shares`."""
+    values = _scores(value_score)
+    if cut_points is not None:
+        cuts = np.asarray(list(cut_points), dtype=float)
+        if cuts.shape != (3,) or not np.isfinite(cuts).all() or (np.diff(cuts) > 0).any():
+            raise ValueError("cut_points must be three finite, non-increasing thresholds (diamond, gold, silver)")
+        # number of thresholds the score fails to reach = tier index (0 diamond ... 3 regular)
+        index = (values[:, None] < cuts[None, :]).sum(axis=1)
+        return TIER_NAMES[index]
+    order = rank_order(values, ids)
+    bounds = boundary_counts(values.size, shares)
+    rank = np.empty(values.size, dtype=np.int64)
+    rank[order] = np.arange(values.size)
+    index = np.searchsorted(bounds, rank, side="right")
+    return TIER_NAMES[index]

@@ -1,0 +1,292 @@
+"""The prediction API through FastAPI's TestClient, on a real model from a temporary registry."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from serving_helpers import app_of, request_body
+
+from serving.deps import key_matches
+from serving.scoring import SCORE_COLUMNS
+
+# --- scoring ----------------------------------------------------------------------------------
+
+
+def some_customers(registry, n: int = 3) -> list[str]:
+    """Customers with several purchases before the as-of date (deterministic pick)."""
+    counts = registry.transactions.groupby("customer_id").size().sort_index()
+    return [str(cid) for cid in counts[counts >= 3].index[:n]]
+
+
+def test_score_returns_the_scores_row_per_customer_in_request_order(client, registry):
+    ids = some_customers(registry, 3)[::-1]
+    response = client.post("/v1/score", json=request_body(registry.transactions, ids, registry.as_of))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [row["customer_id"] for row in body["scores"]] == ids
+    assert set(SCORE_COLUMNS) <= set(body["scores"][0])
+    assert body["model"] == {"name": "patron", "version": body["scores"][0]["model_version"]}
+    assert body["scores"][0]["model_name"] == "patron"
+    assert body["as_of"] == registry.as_of.date().isoformat()
+    for row in body["scores"]:
+        assert 0.0 <= row["churn_probability"] <= 1.0 and 0.0 <= row["p_alive"] <= 1.0
+        assert row["value_tier"] in ("diamond", "gold", "silver", "regular")
+
+
+def test_later_transactions_are_ignored(client, registry):
+    ids = some_customers(registry, 1)
+    body = request_body(registry.transactions, ids, registry.as_of)
+    first = client.post("/v1/score", json=body).json()["scores"][0]
+    future = (registry.as_of + pd.Timedelta(days=3)).isoformat()
+    body["customers"][0]["transactions"].append({"timestamp": future, "amount": 999.0})
+    again = client.post("/v1/score", json=body).json()["scores"][0]
+    assert again == first
+
+
+# --- 422: malformed input names the field --------------------------------------------------
+
+
+def error_locs(response) -> list[list]:
+    return [error["loc"] for error in response.json()["detail"]]
+
+
+def one_customer(**tx) -> dict:
+    return {"as_of": "2011-12-09", "customers": [{"customer_id": "c1", "transactions": [tx]}]}
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"customers": []}, ["body", "as_of"]),
+        (one_customer(timestamp="2011-01-01", amount="ten"), ["body", "customers", 0, "transactions", 0, "amount"]),
+        (one_customer(timestamp="yesterday", amount=1), ["body", "customers", 0, "transactions", 0, "timestamp"]),
+        (one_customer(timestamp="2011-01-01", amount=1, colour="red"), ["body", "customers", 0, "transactions", 0, "colour"]),
+        (one_customer(timestamp="2011-01-01"), ["body", "customers", 0, "transactions", 0]),
+    ],
+)
+def test_malformed_fields_answer_422_naming_the_path(client, body, loc):
+    response = client.post("/v1/score", json=body)
+    assert response.status_code == 422
+    assert loc in error_locs(response)
+
+
+def test_invalid_json_answers_422(client):
+    response = client.post("/v1/score", content=b'{"as_of": ', headers={"content-type": "application/json"})
+    assert response.status_code == 422
+
+
+def test_repeated_customer_answers_422_naming_the_repeat(client):
+    tx = {"timestamp": "2011-01-01", "amount": 10}
+    body = {
+        "as_of": "2011-12-09",
+        "customers": [{"customer_id": "a", "transactions": [tx]}, {"customer_id": "a", "transactions": [tx]}],
+    }
+    response = client.post("/v1/score", json=body)
+    assert response.status_code == 422
+    assert error_locs(response) == [["body", "customers", 1, "customer_id"]]
+
+
+def test_contract_violation_names_the_transaction(client):
+    # A zero amount on a purchase is a contract reject in the batch job; the API names the row.
+    body = {
+        "as_of": "2011-12-09",
+        "customers": [
+            {"customer_id": "ok", "transactions": [{"timestamp": "2011-01-01", "amount": 10}]},
+            {
+                "customer_id": "bad",
+                "transactions": [{"timestamp": "2011-01-01", "amount": 10}, {"timestamp": "2011-02-01", "amount": 0}],
+            },
+        ],
+    }
+    response = client.post("/v1/score", json=body)
+    assert response.status_code == 422
+    assert error_locs(response)[0] == ["body", "customers", 1, "transactions", 1]
+
+
+def test_customer_without_purchase_before_as_of_answers_422(client):
+    body = one_customer(timestamp="2012-01-01", amount=10)
+    response = client.post("/v1/score", json=body)
+    assert response.status_code == 422
+    assert error_locs(response) == [["body", "customers", 0, "transactions"]]
+    assert "as_of" in response.json()["detail"][0]["msg"]
+
+
+# --- 413: limits name themselves --------------------------------------------------------------
+
+
+def test_too_many_customers_answers_413(make_client, settings):
+    client = make_client(settings.model_copy(update={"max_customers_per_request": 2}))
+    tx = [{"timestamp": "2011-01-01", "amount": 5}]
+    body = {"as_of": "2011-12-09", "customers": [{"customer_id": str(i), "transactions": tx} for i in range(3)]}
+    response = client.post("/v1/score", json=body)
+    assert response.status_code == 413
+    assert response.json()["limit"] == "max_customers_per_request" and response.json()["limit_value"] == 2
+
+
+def test_too_many_transactions_answers_413(make_client, settings):
+    client = make_client(settings.model_copy(update={"max_transactions_per_customer": 3}))
+    tx = [{"timestamp": f"2011-01-0{d}", "amount": 5} for d in range(1, 5)]
+    body = {"as_of": "2011-12-09", "customers": [{"customer_id": "big", "transactions": tx}]}
+    response = client.post("/v1/score", json=body)
+    assert response.status_code == 413
+    assert response.json()["limit"] == "max_transactions_per_customer"
+    assert "'big'" in response.json()["detail"]
+
+
+def test_body_over_limit_answers_413_on_content_length(make_client, settings):
+    client = make_client(settings.model_copy(update={"max_body_bytes": 200}))
+    body = one_customer(timestamp="2011-01-01", amount=1, category="x" * 250)
+    response = client.post("/v1/score", json=body)
+    assert response.status_code == 413
+    assert response.json()["limit"] == "max_body_bytes"
+
+
+def test_body_over_limit_answers_413_when_streamed_without_length(make_client, settings):
+    client = make_client(settings.model_copy(update={"max_body_bytes": 200}))
+    payload = json.dumps(one_customer(timestamp="2011-01-01", amount=1, category="x" * 250)).encode()
+
+    def chunks():  # no Content-Length: sent chunked, so only the streamed size can tell
+        for start in range(0, len(payload), 64):
+            yield payload[start : start + 64]
+
+    response = client.post("/v1/score", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["limit"] == "max_body_bytes"
+
+
+def test_body_under_limit_passes_the_limit(make_client, settings, registry):
+    client = make_client(settings.model_copy(update={"max_body_bytes": 100_000}))
+    body = request_body(registry.transactions, some_customers(registry, 1), registry.as_of)
+    assert client.post("/v1/score", json=body).status_code == 200
+
+
+# --- security ---------------------------------------------------------------------------------
+
+
+def test_key_matching():
+    assert key_matches("k2", ["k1", "k2"])
+    assert not key_matches("k", ["k1", "k2"]) and not key_matches("", ["k1"]) and not key_matches("k1", [])
+
+
+def test_api_keys_guard_v1_and_admin_only(make_client, settings, registry):
+    client = make_client(settings.model_copy(update={"api_keys": ["alpha-key", "beta-key"]}))
+    body = request_body(registry.transactions, some_customers(registry, 1), registry.as_of)
+    assert client.post("/v1/score", json=body).status_code == 401
+    assert client.post("/v1/score", json=body, headers={"X-API-Key": "wrong"}).status_code == 401
+    assert client.post("/v1/score", json=body, headers={"X-API-Key": "beta-key"}).status_code == 200
+    assert client.get("/v1/model").status_code == 401
+    assert client.get("/v1/model", headers={"X-API-Key": "alpha-key"}).status_code == 200
+    assert client.post("/admin/reload").status_code == 401
+    assert client.get("/v1/customers/x").headers.get("www-authenticate") == "ApiKey"
+    for open_path in ("/healthz", "/readyz", "/metrics"):
+        assert client.get(open_path).status_code == 200
+
+
+def test_no_keys_means_open(client):
+    assert client.get("/v1/model").status_code == 200
+
+
+# --- model, readiness, metrics ---------------------------------------------------------------
+
+
+def test_model_info_describes_the_champion(client, scorer):
+    info = client.get("/v1/model").json()
+    assert info["name"] == "patron" and info["alias"] == "champion"
+    assert info["version"] == str(scorer.metadata["model_version"])
+    assert info["trained_at"] and info["data_fingerprint"]["rows"] > 0
+    assert 0.5 < info["metrics"]["churn_auc"] <= 1.0
+
+
+def test_readyz_is_503_until_a_model_loads(make_client, settings, scorer):
+    attempts = {"n": 0}
+
+    def flaky(uri: str):
+        attempts["n"] += 1
+        if attempts["n"] == 1:
+            raise ConnectionError("registry down")
+        return scorer
+
+    client = make_client(settings, loader=flaky)
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and "registry down" in ready.json()["last_error"]
+    scored = client.post("/v1/score", json=one_customer(timestamp="2011-01-01", amount=1))
+    assert scored.status_code == 503 and "registry down" in scored.json()["detail"]
+    assert client.post("/admin/reload").json()["status"] == "reloaded"
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["last_error"] is None
+
+
+def test_metrics_count_requests_by_route_and_model_version(client, registry, scorer):
+    version = str(scorer.metadata["model_version"])
+    client.post("/v1/score", json=request_body(registry.transactions, some_customers(registry, 2), registry.as_of))
+    client.get("/v1/customers/nobody-at-all")
+    text = client.get("/metrics").text
+    assert f'patron_model_info{{model_name="patron",model_version="{version}"}} 1.0' in text
+    assert (
+        f'patron_http_requests_total{{method="POST",model_version="{version}",route="/v1/score",status="200"}} 1.0'
+        in text
+    )
+    assert 'route="/v1/customers/{customer_id}",status="404"' in text  # the template, never the id
+    assert "nobody-at-all" not in text
+    assert 'patron_http_request_duration_seconds_bucket{le="0.02",method="POST",route="/v1/score"}' in text
+    assert f'patron_scored_customers_total{{model_version="{version}"}} 2.0' in text
+
+
+# --- customers and campaign from the batch file -------------------------------------------
+
+
+def test_customer_lookup_returns_the_batch_row(client, batch_scores):
+    batch = pd.read_parquet(batch_scores)
+    row = batch.iloc[5]
+    got = client.get(f"/v1/customers/{row['customer_id']}")
+    assert got.status_code == 200
+    body = got.json()
+    for column in SCORE_COLUMNS:
+        if column == "as_of":
+            assert body[column] == pd.Timestamp(row[column]).date().isoformat()
+        else:
+            assert body[column] == (row[column].item() if hasattr(row[column], "item") else row[column]), column
+
+
+def test_unknown_customer_is_404_with_a_clear_message(client):
+    response = client.get("/v1/customers/not-a-customer")
+    assert response.status_code == 404
+    assert "'not-a-customer' is not in the batch scores file" in response.json()["detail"]
+
+
+def test_no_scores_file_is_503_naming_the_setting(make_client, settings):
+    client = make_client(settings.model_copy(update={"scores_path": None}))
+    response = client.get("/v1/customers/x")
+    assert response.status_code == 503 and "PATRON_SCORES_PATH" in response.json()["detail"]
+
+
+def test_campaign_by_customer_ids_respects_the_budget(client, batch_scores):
+    batch = pd.read_parquet(batch_scores)
+    ids = batch["customer_id"].astype(str).tolist()[:300]
+    response = client.post("/v1/campaign", json={"budget": 5.0, "customer_ids": ids})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert sum(row["spend"] for row in body["selected"]) <= 5.0 + 1e-9
+    assert sum(row["customers"] for row in body["excluded"]) + len(body["selected"]) == 300
+    assert {row["customer_id"] for row in body["selected"]} <= set(ids)
+
+
+def test_campaign_from_score_rows_equals_campaign_from_ids(client, batch_scores):
+    batch = pd.read_parquet(batch_scores)
+    ids = batch["customer_id"].astype(str).tolist()[:200]
+    rows = [client.get(f"/v1/customers/{cid}").json() for cid in ids[:50]]
+    by_rows = client.post("/v1/campaign", json={"budget": 3.0, "scores": rows}).json()
+    by_ids = client.post("/v1/campaign", json={"budget": 3.0, "customer_ids": ids[:50]}).json()
+    assert by_rows == by_ids
+
+
+def test_campaign_with_unknown_ids_is_404(client):
+    response = client.post("/v1/campaign", json={"budget": 3.0, "customer_ids": ["ghost-1", "ghost-2"]})
+    assert response.status_code == 404 and "'ghost-1'" in response.json()["detail"]
+
+
+def test_app_state_holds_one_store(client):
+    assert app_of(client).state.model_store.current is not None

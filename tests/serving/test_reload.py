@@ -1,0 +1,69 @@
+"""Model reloads against a real registry: polling picks up a new champion; failures keep serving."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from serving_helpers import request_body
+
+POLL_NAME = "patron-poll"
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+def poll_registry(registry):
+    """A second registered model holding the champion's artifacts, so tests can move its alias freely."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=registry.tracking_uri, registry_uri=registry.tracking_uri)
+    champion = client.get_model_version_by_alias("patron", "champion")
+    client.create_registered_model(POLL_NAME)
+
+    def new_version() -> str:
+        version = client.create_model_version(POLL_NAME, source=champion.source, run_id=champion.run_id)
+        return str(version.version)
+
+    client.set_registered_model_alias(POLL_NAME, "champion", new_version())
+    yield client, new_version
+    client.delete_registered_model(POLL_NAME)
+
+
+def test_failing_uri_keeps_the_previous_model_serving(make_client, settings, registry, poll_registry):
+    client_ml, new_version = poll_registry
+    app_settings = settings.model_copy(update={"model_uri": f"models:/{POLL_NAME}@champion"})
+    client = make_client(app_settings, loader=None, use_registry=True)
+    body = request_body(registry.transactions, [str(registry.transactions["customer_id"].iloc[0])], registry.as_of)
+    assert client.get("/v1/model").json()["version"] == "1"
+
+    client_ml.delete_registered_model_alias(POLL_NAME, "champion")  # the URI no longer resolves
+    failed = client.post("/admin/reload", params={"force": True})
+    assert failed.status_code == 503 and failed.json()["status"] == "failed"
+    assert failed.json()["model_version"] == "1"
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and "champion" in ready.json()["last_error"]
+    scored = client.post("/v1/score", json=body)
+    assert scored.status_code == 200 and scored.json()["model"]["version"] == "1"
+    assert 'patron_model_reloads_total{outcome="failed"} 1.0' in client.get("/metrics").text
+
+
+def test_polling_swaps_in_a_new_champion(make_client, settings, poll_registry):
+    client_ml, new_version = poll_registry
+    app_settings = settings.model_copy(
+        update={"model_uri": f"models:/{POLL_NAME}@champion", "reload_interval_seconds": 0.2}
+    )
+    client = make_client(app_settings, loader=None, use_registry=True)
+    assert client.get("/v1/model").json()["version"] == "1"
+    client_ml.set_registered_model_alias(POLL_NAME, "champion", new_version())
+    assert wait_for(lambda: client.get("/v1/model").json()["version"] == "2")
+    assert client.get("/readyz").json()["model_version"] == "2"
+    assert 'patron_model_info{model_name="patron-poll",model_version="2"} 1.0' in client.get("/metrics").text

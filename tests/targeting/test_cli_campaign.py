@@ -1,0 +1,99 @@
+"""`patron campaign`: reads a scores file, prints the summary and exclusions, writes the list."""
+
+import math
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from patron.cli import app
+from patron.settings import get_settings
+from targeting.decide import DECISION_COLUMNS, decide
+from targeting.policy import TargetingPolicy
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings():
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def scores_file(scores, tmp_path):
+    path = tmp_path / "scores.parquet"
+    decide(scores, TargetingPolicy()).to_parquet(path, index=False)
+    return path
+
+
+def test_campaign_writes_the_list_and_prints_the_summary(scores_file, tmp_path):
+    out = tmp_path / "campaign.csv"
+    result = runner.invoke(app, ["campaign", "--scores", str(scores_file), "--budget", "40", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(out, dtype={"customer_id": str})
+    assert len(written) > 0
+    assert math.fsum(written["spend"]) <= 40.0
+    assert {"customer_id", "action", "channel", "incentive", "expected_profit", "reason"} <= set(written.columns)
+    for text in ("value_tier", "lifecycle_stage", "expected_roi", "negative_net_value", "over_budget"):
+        assert text in result.output
+    assert f"campaign: {len(written)} customers" in result.output
+
+
+def test_parquet_output_by_extension(scores_file, tmp_path):
+    out = tmp_path / "campaign.parquet"
+    result = runner.invoke(app, ["campaign", "--scores", str(scores_file), "--budget", "10", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_parquet(out)) > 0
+
+
+def test_budget_defaults_to_the_setting(scores_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATRON_CAMPAIGN_BUDGET", "3")
+    out = tmp_path / "campaign.csv"
+    result = runner.invoke(app, ["campaign", "--scores", str(scores_file), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "of 3.00" in result.output
+    assert pd.read_csv(out)["spend"].sum() <= 3.0
+
+
+def test_scores_without_decisions_are_decided_with_the_settings_policy(scores, tmp_path):
+    path = tmp_path / "model_output.csv"
+    scores.to_csv(path, index=False)
+    out = tmp_path / "campaign.csv"
+    result = runner.invoke(app, ["campaign", "--scores", str(path), "--budget", "40", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert set(pd.read_csv(out, dtype={"customer_id": str})["customer_id"]) <= set(scores["customer_id"])
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [("missing_file", "does not exist"), ("missing_columns", "churn_probability"), ("negative_budget", "budget")],
+)
+def test_bad_input_is_one_error_line(case, message, scores, scores_file, tmp_path):
+    path, budget = scores_file, "10"
+    if case == "missing_file":
+        path = tmp_path / "nope.parquet"
+    elif case == "missing_columns":
+        path = tmp_path / "partial.parquet"
+        scores.drop(columns=["churn_probability"]).to_parquet(path, index=False)
+    else:
+        budget = "-5"
+    result = runner.invoke(app, ["campaign", "--scores", str(path), "--budget", budget, "--out", str(tmp_path / "c.csv")])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0]
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "c.csv").exists()
+
+
+def test_decision_columns_are_not_recomputed(scores, tmp_path):
+    # a file scored with another policy keeps its own decisions
+    decided = decide(scores, TargetingPolicy(recent_purchase_days=0))
+    path = tmp_path / "scores.parquet"
+    decided.to_parquet(path, index=False)
+    out = tmp_path / "campaign.csv"
+    result = runner.invoke(app, ["campaign", "--scores", str(path), "--budget", "1000000", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(out)) == (~decided["exclude_from_spend"]).sum()
+    assert set(DECISION_COLUMNS) <= set(decided.columns)

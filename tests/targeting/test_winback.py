@@ -1,0 +1,124 @@
+"""Win-back: action table, incentive caps, channel choice and the profit formula."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from targeting.policy import STAGES, TIERS, TargetingPolicy
+from targeting.winback import (
+    best_channel,
+    channel_profits,
+    choose_actions,
+    contact_spend,
+    retained_value,
+    size_incentives,
+)
+
+POLICY = TargetingPolicy()
+
+
+def _incentives(stage, tier, aov, policy=POLICY):
+    return size_incentives(
+        np.array(stage, dtype=object),
+        np.array(tier, dtype=object),
+        np.array(aov, dtype=float),
+        policy.coupon_shares,
+        policy.tier_incentive_multipliers,
+        free_shipping_cost=policy.free_shipping_cost,
+        perk_tiers=policy.perk_tiers,
+        max_incentive_share=policy.max_incentive_share,
+    )
+
+
+def test_action_table():
+    stages = ["active", "new", "sleeping", "sleeping", "at_risk", "at_risk", "lost", "lost"]
+    tiers = ["diamond", "regular", "gold", "silver", "diamond", "regular", "gold", "regular"]
+    assert choose_actions(np.array(stages, dtype=object), np.array(tiers, dtype=object)).tolist() == [
+        "new_arrival_notice",
+        "new_arrival_notice",
+        "event_notice_free_shipping",
+        "event_notice_coupon",
+        "reminder_free_shipping",
+        "reminder_coupon",
+        "promotion_free_shipping_coupon",
+        "promotion_coupon",
+    ]
+
+
+def test_incentives_by_stage_and_tier():
+    aov = 100.0
+    got = _incentives(
+        ["active", "sleeping", "at_risk", "lost", "sleeping", "lost"],
+        ["regular", "regular", "silver", "regular", "gold", "diamond"],
+        [aov] * 6,
+    )
+    # active: nothing; coupons 5% x 0.75, 10% x 1.0, 15% x 0.75 of AOV; perk tiers: free shipping first,
+    # then free shipping plus the (tier-scaled) coupon, capped at 20% of AOV
+    assert got.tolist() == pytest.approx([0.0, 3.75, 10.0, 11.25, 4.0, 20.0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    stage=st.sampled_from(STAGES),
+    tier=st.sampled_from(TIERS),
+    aov=st.floats(0, 1e6),
+    share=st.floats(0, 1),
+)
+def test_incentive_never_exceeds_the_share_of_aov(stage, tier, aov, share):
+    policy = TargetingPolicy(max_incentive_share=share, free_shipping_cost=50.0, coupon_shares={s: 0.9 for s in STAGES})
+    incentive = _incentives([stage], [tier], [aov], policy)[0]
+    assert 0.0 <= incentive <= share * aov + 1e-9
+
+
+def test_retained_value_scales_by_p_alive_with_a_floor():
+    assert retained_value(np.array([10.0, 10.0, 10.0]), np.array([1.0, 0.5, 0.01]), 0.2).tolist() == [10.0, 20.0, 50.0]
+
+
+def test_profit_formula_and_email_by_default():
+    # P(churn) 0.5, retained 16, response 0.2, coupon 5: email 0.2*(0.5*16 - 5) - 0.05 = 0.55 (sms 0.51)
+    channels = POLICY.channels
+    profits = channel_profits(
+        np.array([0.5]), np.array([16.0]), np.array([0.2]), np.array([5.0]),
+        POLICY.contact_costs, POLICY.channel_response_lift, channels,
+    )
+    channel, profit = best_channel(profits, channels)
+    assert profits[0, channels.index("email")] == pytest.approx(0.55)
+    assert channel.tolist() == ["email"]
+    assert profit.tolist() == pytest.approx([0.55])
+
+
+def test_costlier_channel_only_when_it_pays():
+    channels = POLICY.channels
+    gain = np.array([1.0, 10.0, 100.0])  # P(churn) x retained value: sms pays above 5, mail above 26.25
+    profits = channel_profits(
+        np.ones(3), gain, np.full(3, 0.2), np.zeros(3), POLICY.contact_costs, POLICY.channel_response_lift, channels
+    )
+    chosen, _ = best_channel(profits, channels)
+    assert chosen.tolist() == ["email", "sms", "mail"]
+    # equal lift: the cheapest channel wins every time
+    flat = {c: 1.0 for c in channels}
+    chosen_flat, _ = best_channel(
+        channel_profits(np.ones(3), gain, np.full(3, 0.2), np.zeros(3), POLICY.contact_costs, flat, channels), channels
+    )
+    assert chosen_flat.tolist() == ["email"] * 3
+
+
+def test_contact_spend_is_contact_cost_plus_expected_incentive():
+    spend = contact_spend(
+        np.array(["lost", "active"], dtype=object),
+        np.array(["email", "none"], dtype=object),
+        np.array([10.0, 0.0]),
+        POLICY.response_rates,
+        POLICY.contact_costs,
+        POLICY.channel_response_lift,
+    )
+    assert spend.tolist() == pytest.approx([0.05 + 0.08 * 10.0, 0.0])
+
+
+def test_unknown_channel_is_an_error():
+    with pytest.raises(ValueError, match="fax"):
+        contact_spend(
+            np.array(["lost"], dtype=object), np.array(["fax"], dtype=object), np.array([1.0]),
+            POLICY.response_rates, POLICY.contact_costs, POLICY.channel_response_lift,
+        )

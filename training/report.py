@@ -1,0 +1,72 @@
+"""The text `patron train` prints: holdout metrics beside the baselines, and the promotion decision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from training.evaluate import BASELINES, CHURN_METRICS, VALUE_METRICS
+
+_BASELINE_LABELS = {"recency": "recency", "palive": "1-P(alive)", "rfm": "RFM score", "spend": "past spend"}
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None or value != value else f"{value:.4f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        cells = zip(row, widths, strict=True)
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(cells))
+
+    return [line(header), "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
+
+
+def format_report(result: Any) -> str:
+    """Metrics tables (model vs baselines), the BTYD menu and the promotion decision of a TrainResult."""
+    m = result.metrics
+    plan = result.plan
+    out = [
+        f"run {result.run_id}  ({result.tracking_uri})",
+        f"data to {plan.data_end.date()}; holdout: features at {plan.holdout_as_of.date()}, "
+        f"labels ({plan.holdout_as_of.date()}, {plan.data_end.date()}]; "
+        f"{int(m.get('holdout_customers', 0))} customers, churn rate {m.get('holdout_churn_rate', 0):.3f}",
+        "",
+        "churn (holdout)",
+    ]
+    header = ["metric", "model", *(_BASELINE_LABELS[b] for b in BASELINES)]
+    rows = [[name, _cell(m.get(name)), *(_cell(m.get(f"baseline_{b}_{name}")) for b in BASELINES)] for name in CHURN_METRICS]
+    out += _table(header, rows)
+    out += ["", "value ranking vs holdout spend"]
+    sources = [("BTYD clv", ""), ("regressor", "regressor_")] + [
+        (_BASELINE_LABELS[b], f"baseline_{b}_") for b in (*BASELINES, "spend")
+    ]
+    header = ["metric", *(label for label, _ in sources)]
+    rows = [[name, *(_cell(m.get(f"{prefix}{name}")) for _, prefix in sources)] for name in VALUE_METRICS]
+    out += _table(header, rows)
+    out.append(f"value_score from: {result.value_source}")
+    out += ["", "BTYD menu (holdout)"]
+    rows = []
+    for name in ("bgnbd", "mbgnbd", "pareto"):
+        failure = result.params.get(f"btyd_{name}_failure")
+        rows.append(
+            [
+                name + (" *" if name == result.btyd_model else ""),
+                _cell(m.get(f"btyd_{name}_purchase_mae")),
+                _cell(m.get(f"btyd_{name}_churn_auc")),
+                failure or "",
+            ]
+        )
+    out += _table(["model", "purchase MAE", "churn AUC", "note"], rows)
+    out.append(
+        f"purchases predicted/actual: {m.get('clv_predicted_purchases', 0):.0f} / {m.get('clv_actual_purchases', 0):.0f}; "
+        f"spend predicted/actual: {m.get('clv_predicted_spend', 0):.0f} / {m.get('clv_actual_spend', 0):.0f}"
+    )
+    decision = result.decision
+    out += [
+        "",
+        f"registered {result.model_name} version {result.model_version} (alias candidate)",
+        f"promotion: {decision.label.upper()} - {decision.reason}",
+    ]
+    return "\n".join(out)
