@@ -28,9 +28,18 @@ from models.clv import CLVModel
 def cdnow_rfm() -> pd.DataFrame:
     """CDNOW's RFM in days over its full 18 months."""
     path = importlib.resources.files("lifetimes") / "datasets" / "CDNOW_master.txt"
-    tx = pd.read_csv(path, sep=r"\s+", header=None, skiprows=1, names=["customer_id", "date", "cds", "amount"], dtype={"date": str})
+    tx = pd.read_csv(
+        path,
+        sep=r"\s+",
+        header=None,
+        skiprows=1,
+        names=["customer_id", "date", "cds", "amount"],
+        dtype={"date": str},
+    )
     tx["date"] = pd.to_datetime(tx["date"], format="%Y%m%d")
-    return summary_data_from_transaction_data(tx, "customer_id", "date", "amount", observation_period_end="1998-06-30")
+    return summary_data_from_transaction_data(
+        tx, "customer_id", "date", "amount", observation_period_end="1998-06-30"
+    )
 
 
 def lifetimes_clv(model: CLVModel, data: pd.DataFrame) -> pd.Series:
@@ -41,7 +50,14 @@ def lifetimes_clv(model: CLVModel, data: pd.DataFrame) -> pd.Series:
     ggf = GammaGammaFitter()
     ggf.params_ = pd.Series({key: model.params_[key] for key in ("p", "q", "v")})
     return ggf.customer_lifetime_value(
-        bgf, data["frequency"], data["recency"], data["T"], data["monetary_value"], time=12, discount_rate=0.01, freq="D"
+        bgf,
+        data["frequency"],
+        data["recency"],
+        data["T"],
+        data["monetary_value"],
+        time=12,
+        discount_rate=0.01,
+        freq="D",
     )
 
 
@@ -56,21 +72,35 @@ def main() -> None:
     rng = np.random.default_rng(0)
     daily = base.iloc[rng.integers(0, len(base), n)].reset_index(drop=True)
     jitter = rng.uniform(0, 1, n)
-    continuous = daily.assign(T=daily["T"] + jitter, recency=np.where(daily["frequency"] > 0, daily["recency"] + jitter, 0.0))
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}")
+    continuous = daily.assign(
+        T=daily["T"] + jitter,
+        recency=np.where(daily["frequency"] > 0, daily["recency"] + jitter, 0.0),
+    )
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}"
+    )
     print(f"CLV over 12 months of 30 days, BG/NBD x Gamma-Gamma, {n:,} customers")
-    print(f"{'data':<34}{'distinct (x, T)':>16}{'CLVModel.predict':>18}{'lifetimes CLV':>15}{'max rel diff':>14}")
-    for name, data in (("CDNOW resampled, integer days", daily), ("ages jittered (all distinct)", continuous)):
+    print(
+        f"{'data':<34}{'distinct (x, T)':>16}{'CLVModel.predict':>18}{'lifetimes CLV':>15}{'max rel diff':>14}"
+    )
+    for name, data in (
+        ("CDNOW resampled, integer days", daily),
+        ("ages jittered (all distinct)", continuous),
+    ):
         start = time.perf_counter()
         ours = model.predict(data, horizon_days=90)
         ours_s = time.perf_counter() - start
         start = time.perf_counter()
         theirs = lifetimes_clv(model, data) * model.margin_rate
         theirs_s = time.perf_counter() - start
-        diff = np.max(np.abs(ours["clv"].to_numpy() - theirs.to_numpy()) / np.abs(theirs.to_numpy()))
+        diff = np.max(
+            np.abs(ours["clv"].to_numpy() - theirs.to_numpy()) / np.abs(theirs.to_numpy())
+        )
         pairs = data.groupby(["frequency", "T"]).ngroups
         print(f"{name:<34}{pairs:>16,}{ours_s:>16.2f} s{theirs_s:>13.2f} s{diff:>14.1e}")
-    print("CLVModel.predict also returns p_alive, expected purchases (90 days) and expected order value.")
+    print(
+        "CLVModel.predict also returns p_alive, expected purchases (90 days) and expected order value."
+    )
 
 
 if __name__ == "__main__":

@@ -33,6 +33,13 @@ def _sniff_separator(path: Path) -> str:
         sample = "".join(handle.readline() for _ in range(20))
     if not sample.strip():
         raise DataError(f"{path} is empty")
+    lines = [line for line in sample.splitlines() if line.strip()]
+    for delimiter in ",\t;|":
+        counts = {line.count(delimiter) for line in lines}
+        if len(counts) == 1 and counts != {0}:
+            return delimiter
+    if not any(d in sample for d in ",\t;|"):
+        return WHITESPACE
     try:
         delimiter = csv.Sniffer().sniff(sample, delimiters=_SNIFF_DELIMITERS).delimiter
     except csv.Error:

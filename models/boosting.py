@@ -20,6 +20,13 @@ BOOSTER_FILE = "booster.txt"
 META_FILE = "model.json"
 
 
+def _builtin(value: Any) -> Any:
+    """JSON fallback for numpy scalars among hyperparameters (e.g. a seed read as np.int64)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 class BoostedModel:
     """Base of ChurnModel and ValueModel: one LightGBM booster trained with early stopping.
 
@@ -75,7 +82,9 @@ class BoostedModel:
             "verbosity": -1,
         }
         if any(constraints.get(name, 0) for name in feature_names):
-            params["monotone_constraints"] = [int(constraints.get(name, 0)) for name in feature_names]
+            params["monotone_constraints"] = [
+                int(constraints.get(name, 0)) for name in feature_names
+            ]
             # Every method keeps the constraint exact; "intermediate" constrains fewer splits than
             # "basic" at a small cost in training time.
             params["monotone_constraints_method"] = "intermediate"
@@ -86,7 +95,9 @@ class BoostedModel:
     def _matrix(self, X: pd.DataFrame, feature_names: list[str] | None = None) -> np.ndarray:
         """The features as a float matrix in training column order; NaN stays (LightGBM: missing)."""
         if not isinstance(X, pd.DataFrame):
-            raise ModelError(f"{type(self).__name__} expects a pandas DataFrame, got {type(X).__name__}")
+            raise ModelError(
+                f"{type(self).__name__} expects a pandas DataFrame, got {type(X).__name__}"
+            )
         names = list(X.columns) if feature_names is None else feature_names
         missing = [name for name in names if name not in X.columns]
         if missing:
@@ -95,16 +106,23 @@ class BoostedModel:
         not_numeric = [
             name
             for name in names
-            if not (pd.api.types.is_numeric_dtype(frame[name]) or pd.api.types.is_bool_dtype(frame[name]))
+            if not (
+                pd.api.types.is_numeric_dtype(frame[name])
+                or pd.api.types.is_bool_dtype(frame[name])
+            )
         ]
         if not_numeric:
-            raise ModelError(f"{type(self).__name__}: features must be numeric, these are not: {not_numeric}")
+            raise ModelError(
+                f"{type(self).__name__}: features must be numeric, these are not: {not_numeric}"
+            )
         return frame.to_numpy(dtype=float, na_value=np.nan)
 
     def _split(self, n: int, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Seeded (and for classifiers stratified) train / validation row positions."""
         if not 0 < self.validation_fraction < 1:
-            raise ModelError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+            raise ModelError(
+                f"validation_fraction must be in (0, 1), got {self.validation_fraction}"
+            )
         try:
             train, valid = train_test_split(
                 np.arange(n),
@@ -113,16 +131,22 @@ class BoostedModel:
                 stratify=y if self._STRATIFY else None,
             )
         except ValueError as exc:
-            raise ModelError(f"{type(self).__name__}: cannot hold out a validation split: {exc}") from None
+            raise ModelError(
+                f"{type(self).__name__}: cannot hold out a validation split: {exc}"
+            ) from None
         return np.sort(train), np.sort(valid)
 
-    def _train(self, X: np.ndarray, target: np.ndarray, feature_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def _train(
+        self, X: np.ndarray, target: np.ndarray, feature_names: list[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Train with early stopping on a held-out split; sets booster_, best_iteration_, feature_names_."""
         if len(X) < 10:
             raise ModelError(f"{type(self).__name__} needs at least 10 rows to train, got {len(X)}")
         train, valid = self._split(len(X), target)
         params = self._lgb_params(feature_names)
-        train_set = lgb.Dataset(X[train], target[train], feature_name=feature_names, free_raw_data=True)
+        train_set = lgb.Dataset(
+            X[train], target[train], feature_name=feature_names, free_raw_data=True
+        )
         valid_set = lgb.Dataset(X[valid], target[valid], reference=train_set)
         booster = lgb.train(
             params,
@@ -135,11 +159,15 @@ class BoostedModel:
         self.best_iteration_ = int(booster.best_iteration or booster.current_iteration())
         # Keep only the best iterations, in the same text form `save` writes, so that a loaded
         # model is the very same trees and predicts identically.
-        self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=self.best_iteration_))
+        self.booster_ = lgb.Booster(
+            model_str=booster.model_to_string(num_iteration=self.best_iteration_)
+        )
         self.feature_names_ = list(feature_names)
         logger.info(
             "%s: %d trees (best validation %s %.5f)",
-            type(self).__name__, self.best_iteration_, self._METRIC,
+            type(self).__name__,
+            self.best_iteration_,
+            self._METRIC,
             booster.best_score["validation"][self._METRIC],
         )
         return train, valid
@@ -157,7 +185,9 @@ class BoostedModel:
 
     def _check_fitted(self) -> None:
         if not self.__sklearn_is_fitted__():
-            raise ModelError(f"this {type(self).__name__} is not fitted yet: call fit(X, y) or {type(self).__name__}.load(directory)")
+            raise ModelError(
+                f"this {type(self).__name__} is not fitted yet: call fit(X, y) or {type(self).__name__}.load(directory)"
+            )
 
     @property
     def feature_importances_(self) -> pd.Series:
@@ -187,7 +217,7 @@ class BoostedModel:
             "best_iteration_": self.best_iteration_,
             **self._extra_state(),
         }
-        (path / META_FILE).write_text(json.dumps(meta, indent=2))
+        (path / META_FILE).write_text(json.dumps(meta, indent=2, default=_builtin))
 
     @classmethod
     def load(cls, directory: str | Path) -> BoostedModel:
@@ -198,7 +228,9 @@ class BoostedModel:
         except FileNotFoundError:
             raise ModelError(f"no {cls.__name__} in {path}: {META_FILE} is missing") from None
         if meta.get("format") != cls._FORMAT:
-            raise ModelError(f"{path} holds {meta.get('format')!r}, not a {cls.__name__} ({cls._FORMAT!r})")
+            raise ModelError(
+                f"{path} holds {meta.get('format')!r}, not a {cls.__name__} ({cls._FORMAT!r})"
+            )
         model = cls(**meta["hyperparameters"])
         model.booster_ = lgb.Booster(model_file=str(path / BOOSTER_FILE))
         model.feature_names_ = list(meta["feature_names_"])

@@ -46,7 +46,11 @@ def beta_geo_p_alive(
     """P(alive) under BG/NBD: 1 for customers with no repeat purchase (Fader, Hardie & Lee 2005)."""
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
     # log of the odds of being dead, computed as a sum of logs so that large x never overflows.
-    log_odds = (r + x) * np.log1p((T - t_x) / (alpha + t_x)) + np.log(a) - np.log(b + np.maximum(x, 1.0) - 1.0)
+    log_odds = (
+        (r + x) * np.log1p((T - t_x) / (alpha + t_x))
+        + np.log(a)
+        - np.log(b + np.maximum(x, 1.0) - 1.0)
+    )
     return np.where(x > 0, expit(-log_odds), 1.0)
 
 
@@ -59,7 +63,9 @@ def modified_beta_geo_p_alive(
     return expit(-log_odds)
 
 
-def _alive_bounds(A: np.ndarray, a: float, c: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _alive_bounds(
+    A: np.ndarray, a: float, c: np.ndarray, u: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Jensen's lower bound and the no-dropout upper bound of the alive customer's expectation."""
     p_mean = a / (c + 1.0)  # mean of Beta(a, b'), since a + b' = c + 1
     low = -np.expm1(-A * np.log1p(p_mean * u)) / p_mean
@@ -108,7 +114,9 @@ def _paper_closed_form(A, am1, c, u):
     return scale * (1.0 - F), 8 * _EPS * np.abs(scale) * (1.0 + np.abs(F))
 
 
-def _sum_series(first: np.ndarray, ratio, max_terms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _sum_series(
+    first: np.ndarray, ratio, max_terms: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sum a series term by term for all rows at once; returns (sum, sum of |terms|, converged)."""
     term = np.array(first, dtype=float)
     total = term.copy()
@@ -129,6 +137,7 @@ def _sum_series(first: np.ndarray, ratio, max_terms: int) -> tuple[np.ndarray, n
 
 def _small_u_series(A, a, c, u, max_terms: int = 500):
     """A u sum_j (A+1)_j (a)_j / ((c+1)_j (j+1)!) (-u)^j: no division by a - 1, exact near a = 1."""
+
     def ratio(k, idx):
         return (A[idx] + 1 + k) * (a + k) / ((c[idx] + 1 + k) * (k + 2)) * -u[idx]
 
@@ -194,9 +203,9 @@ def _alive_block(A: np.ndarray, a: float, c: np.ndarray, u: np.ndarray) -> np.nd
         below, above = 1.0 - _NEAR_ONE, 1.0 + _NEAR_ONE
         weight = (a - below) / (above - below)
         # c = a + b + x - 1 (+1) moves with a.
-        out[todo] = (1 - weight) * _alive_purchases(A, below, c + below - a, u) + weight * _alive_purchases(
-            A, above, c + above - a, u
-        )
+        out[todo] = (1 - weight) * _alive_purchases(
+            A, below, c + below - a, u
+        ) + weight * _alive_purchases(A, above, c + above - a, u)
     else:
         out[todo] = _alive_purchases(A, a, c, u)
     return out
@@ -213,7 +222,15 @@ def _alive_purchases(A: np.ndarray, a: float, c: np.ndarray, u: np.ndarray) -> n
         best = np.where(in_bounds, value, np.nan)
         # Imprecise (1 - 2F1 cancels) or invalid rows over a short horizon: the series in -u, which
         # has no cancellation and converges geometrically for u < 1/2.
-        _try(value, ok, best, low, high, ~ok & (u < 0.5), lambda i: _small_u_series(A[i], a, c[i], u[i]))
+        _try(
+            value,
+            ok,
+            best,
+            low,
+            high,
+            ~ok & (u < 0.5),
+            lambda i: _small_u_series(A[i], a, c[i], u[i]),
+        )
         # Rows where scipy's 2F1 overflowed or left the bounds (rare): other forms, then the series.
         others = (
             lambda i: _pfaff_closed_form(A[i], am1, c[i], u[i]),
@@ -303,7 +320,9 @@ def pareto_alive_purchases(
     return np.maximum((r + x) / (alpha + T) * (beta + T) * span, 0.0)
 
 
-def gamma_gamma_order_value(p: float, q: float, v: float, x: np.ndarray, m: np.ndarray) -> np.ndarray:
+def gamma_gamma_order_value(
+    p: float, q: float, v: float, x: np.ndarray, m: np.ndarray
+) -> np.ndarray:
     """Expected spend per order (Fader, Hardie & Lee 2005b, eq. 5; Hardie's note 025).
 
     A weighted average of the population mean ``v p / (q - 1)`` and the customer's own mean spend,

@@ -92,7 +92,9 @@ class ChurnModel(BoostedModel):
     def fit(self, X: pd.DataFrame, y: Any) -> ChurnModel:
         """Train on features X and churn labels y (0/1), then calibrate on the validation split."""
         if self.calibration not in CALIBRATIONS:
-            raise ModelError(f"unknown calibration {self.calibration!r}: use one of {', '.join(CALIBRATIONS)}")
+            raise ModelError(
+                f"unknown calibration {self.calibration!r}: use one of {', '.join(CALIBRATIONS)}"
+            )
         matrix = self._matrix(X)
         labels = _binary_labels(y, len(matrix))
         _, valid = self._train(matrix, labels, [str(c) for c in X.columns])
@@ -127,11 +129,17 @@ class ChurnModel(BoostedModel):
         return pd.DataFrame(columns, index=X.index)
 
     def _extra_state(self) -> dict[str, Any]:
-        return {"calibration_": self.calibration_, "calibration_map_": self.calibration_map_, "calibration_scores_": self.calibration_scores_}
+        return {
+            "calibration_": self.calibration_,
+            "calibration_map_": self.calibration_map_,
+            "calibration_scores_": self.calibration_scores_,
+        }
 
     def _set_extra_state(self, state: dict[str, Any]) -> None:
         self.calibration_ = state["calibration_"]
-        self.calibration_map_ = {key: [float(v) for v in values] for key, values in state["calibration_map_"].items()}
+        self.calibration_map_ = {
+            key: [float(v) for v in values] for key, values in state["calibration_map_"].items()
+        }
         self.calibration_scores_ = dict(state.get("calibration_scores_", {}))
 
 
@@ -143,7 +151,9 @@ def _binary_labels(y: Any, n: int) -> np.ndarray:
     if not np.isin(labels, (0.0, 1.0)).all():
         raise ModelError("churn labels must be 0 (retained) or 1 (churned), without missing values")
     if labels.min() == labels.max():
-        raise ModelError(f"churn labels hold one class only ({int(labels[0])}): the model needs both churned and retained customers")
+        raise ModelError(
+            f"churn labels hold one class only ({int(labels[0])}): the model needs both churned and retained customers"
+        )
     return labels
 
 
@@ -184,14 +194,18 @@ def _choose_calibration(
         return requested, _fit_map(requested, raw, y), {}
     minority = int(min(y.sum(), len(y) - y.sum()))
     if minority < 2:
-        logger.warning("validation split has %d rows of one class: Platt scaling without comparison", minority)
+        logger.warning(
+            "validation split has %d rows of one class: Platt scaling without comparison", minority
+        )
         return "platt", _fit_map("platt", raw, y), {}
     folds = StratifiedKFold(n_splits=min(5, minority), shuffle=True, random_state=seed)
     scores = {}
     for kind in ("isotonic", "platt"):
         oof = np.empty(len(y))
         for fit_rows, score_rows in folds.split(raw.reshape(-1, 1), y):
-            oof[score_rows] = _apply_calibration(kind, _fit_map(kind, raw[fit_rows], y[fit_rows]), raw[score_rows])
+            oof[score_rows] = _apply_calibration(
+                kind, _fit_map(kind, raw[fit_rows], y[fit_rows]), raw[score_rows]
+            )
         scores[kind] = _log_loss(y, oof)
     platt = _fit_map("platt", raw, y)
     # A Platt map with a negative slope would reverse the booster's ranking (and its monotone

@@ -46,7 +46,20 @@ DAYS_PER_MONTH = 365.25 / 12
 RFM_COLUMNS = ("frequency", "recency", "T", "monetary_value")
 PREDICTION_COLUMNS = ("p_alive", "expected_purchases", "expected_order_value", "clv")
 _FORMAT = "patron.CLVModel/1"
-_PURCHASE_PARAMS = {"bgnbd": ("r", "alpha", "a", "b"), "mbgnbd": ("r", "alpha", "a", "b"), "pareto": ("r", "alpha", "s", "beta")}
+_LEARNED = (
+    "params_",
+    "model_",
+    "fallbacks_",
+    "freq_monetary_corr_",
+    "purchase_penalizer_",
+    "spend_penalizer_",
+    "n_customers_",
+)
+_PURCHASE_PARAMS = {
+    "bgnbd": ("r", "alpha", "a", "b"),
+    "mbgnbd": ("r", "alpha", "a", "b"),
+    "pareto": ("r", "alpha", "s", "beta"),
+}
 
 
 class _FitFailure(Exception):
@@ -124,11 +137,15 @@ class CLVModel:
     def fit(self, features: pd.DataFrame) -> CLVModel:
         """Fit the purchase and spend models on one row per customer (RFM in time units)."""
         self._check_hyperparameters()
+        for name in _LEARNED:  # a failed refit must not leave the previous fit in place
+            self.__dict__.pop(name, None)
         x, t_x, T, m = _rfm_arrays(features)
         if len(x) == 0:
             raise ModelError("CLVModel.fit got no customers: the features frame is empty")
         if T.max() <= 0:
-            raise ModelError("CLVModel.fit needs at least one customer with T > 0 (all first purchases are on the as-of date)")
+            raise ModelError(
+                "CLVModel.fit needs at least one customer with T > 0 (all first purchases are on the as-of date)"
+            )
         self.fallbacks_: list[str] = []
         self.model_, self.purchase_penalizer_, purchase = self._fit_purchases(x, t_x, T)
         self.spend_penalizer_, spend = self._fit_spend(x, m)
@@ -140,28 +157,39 @@ class CLVModel:
         self.n_customers_ = len(x)
         logger.info(
             "CLV model %s fitted on %d customers: %s; corr(frequency, monetary_value) = %.3f among repeat customers",
-            self.model_, self.n_customers_, _fmt_params(self.params_), self.freq_monetary_corr_,
+            self.model_,
+            self.n_customers_,
+            _fmt_params(self.params_),
+            self.freq_monetary_corr_,
         )
         return self
 
     def _check_hyperparameters(self) -> None:
         if self.model not in ("auto", *MENU):
-            raise ModelError(f"unknown CLV model {self.model!r}: use one of auto, {', '.join(MENU)}")
+            raise ModelError(
+                f"unknown CLV model {self.model!r}: use one of auto, {', '.join(MENU)}"
+            )
         if not (self.penalizer_coef >= 0):
             raise ModelError(f"penalizer_coef must be >= 0, got {self.penalizer_coef}")
         if self.time_unit_days <= 0 or self.clv_horizon_days <= 0:
             raise ModelError("time_unit_days and clv_horizon_days must be positive")
         if not (self.monthly_discount_rate > -1):
-            raise ModelError(f"monthly_discount_rate must be > -1, got {self.monthly_discount_rate}")
+            raise ModelError(
+                f"monthly_discount_rate must be > -1, got {self.monthly_discount_rate}"
+            )
 
     def _penalizers(self) -> list[float]:
-        return [float(self.penalizer_coef)] + [p for p in PENALIZER_LADDER if p > self.penalizer_coef]
+        return [float(self.penalizer_coef)] + [
+            p for p in PENALIZER_LADDER if p > self.penalizer_coef
+        ]
 
     def _record(self, message: str) -> None:
         self.fallbacks_.append(message)
         logger.warning("CLV fit: %s", message)
 
-    def _fit_purchases(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> tuple[str, float, dict[str, float]]:
+    def _fit_purchases(
+        self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+    ) -> tuple[str, float, dict[str, float]]:
         """Try each purchase model of the menu at each penalizer until one gives a usable fit."""
         first = "bgnbd" if self.model == "auto" else self.model
         order = [first] + [name for name in MENU if name != first]
@@ -182,7 +210,9 @@ class CLVModel:
                     self._record(f"using {name} with penalizer {penalizer:g}")
                 return name, penalizer, params
             if position + 1 < len(order):
-                self._record(f"{name} failed at every penalizer; falling back to {order[position + 1]}")
+                self._record(
+                    f"{name} failed at every penalizer; falling back to {order[position + 1]}"
+                )
         if boundary is not None:
             # Every model puts its maximum at the boundary: the data show no dropout the models can
             # estimate. The first such fit is the no-dropout limit of that model; its predictions
@@ -224,7 +254,9 @@ class CLVModel:
             return penalizer, params
         if boundary is not None:
             penalizer, params = boundary
-            self._record(f"every Gamma-Gamma fit was degenerate; keeping penalizer {penalizer:g} ({_fmt_params(params)})")
+            self._record(
+                f"every Gamma-Gamma fit was degenerate; keeping penalizer {penalizer:g} ({_fmt_params(params)})"
+            )
             return penalizer, params
         raise ModelError(
             "the Gamma-Gamma spend model could not be fitted; tried "
@@ -248,7 +280,9 @@ class CLVModel:
         p = self.params_
         n_months = max(1, round(self.clv_horizon_days / DAYS_PER_MONTH))
         month = self.clv_horizon_days / n_months / self.time_unit_days
-        times = np.concatenate([[horizon_days / self.time_unit_days], month * np.arange(1, n_months + 1)])
+        times = np.concatenate(
+            [[horizon_days / self.time_unit_days], month * np.arange(1, n_months + 1)]
+        )
         discount = (1.0 + self.monthly_discount_rate) ** -np.arange(1, n_months + 1)
 
         with np.errstate(all="ignore"):
@@ -274,7 +308,9 @@ class CLVModel:
         )
         bad = ~np.isfinite(out.to_numpy()).all(axis=1)
         if bad.any():  # pragma: no cover - the closed forms are bounded; this guards the contract
-            raise ModelError(f"CLV predictions are not finite for {int(bad.sum())} customers, e.g. {out.index[bad][:3].tolist()}")
+            raise ModelError(
+                f"CLV predictions are not finite for {int(bad.sum())} customers, e.g. {out.index[bad][:3].tolist()}"
+            )
         return out
 
     def _p_alive(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
@@ -296,7 +332,9 @@ class CLVModel:
 
     def _check_fitted(self) -> None:
         if not self.__sklearn_is_fitted__():
-            raise ModelError("this CLVModel is not fitted yet: call fit(features) or CLVModel.from_dict(...) first")
+            raise ModelError(
+                "this CLVModel is not fitted yet: call fit(features) or CLVModel.from_dict(...) first"
+            )
 
     def __sklearn_is_fitted__(self) -> bool:
         """True once `fit` or `from_dict` has set the learned attributes."""
@@ -307,12 +345,12 @@ class CLVModel:
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Hyperparameters, as scikit-learn estimators report them."""
         return {
-            "model": self.model,
-            "penalizer_coef": self.penalizer_coef,
-            "time_unit_days": self.time_unit_days,
-            "clv_horizon_days": self.clv_horizon_days,
-            "monthly_discount_rate": self.monthly_discount_rate,
-            "margin_rate": self.margin_rate,
+            "model": str(self.model),
+            "penalizer_coef": float(self.penalizer_coef),
+            "time_unit_days": int(self.time_unit_days),
+            "clv_horizon_days": int(self.clv_horizon_days),
+            "monthly_discount_rate": float(self.monthly_discount_rate),
+            "margin_rate": float(self.margin_rate),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -334,7 +372,9 @@ class CLVModel:
     def from_dict(cls, d: dict[str, Any]) -> CLVModel:
         """Rebuild a fitted model from `to_dict` output."""
         if d.get("format") != _FORMAT:
-            raise ModelError(f"not a CLVModel description (format {d.get('format')!r}, expected {_FORMAT!r})")
+            raise ModelError(
+                f"not a CLVModel description (format {d.get('format')!r}, expected {_FORMAT!r})"
+            )
         model = cls(**d["hyperparameters"])
         if d["model_"] not in MENU:
             raise ModelError(f"unknown purchase model {d['model_']!r} in the CLVModel description")
@@ -343,7 +383,9 @@ class CLVModel:
         if missing:
             raise ModelError(f"the CLVModel description lacks parameters {sorted(missing)}")
         model.model_ = d["model_"]
-        model.params_ = {key: math.nan if value is None else float(value) for key, value in d["params_"].items()}
+        model.params_ = {
+            key: math.nan if value is None else float(value) for key, value in d["params_"].items()
+        }
         model.fallbacks_ = list(d.get("fallbacks_", []))
         corr = d.get("freq_monetary_corr_")
         model.freq_monetary_corr_ = math.nan if corr is None else float(corr)
@@ -363,10 +405,14 @@ class CLVModel:
 def _rfm_arrays(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Check the RFM columns and return them as float arrays (x, t_x, T, m)."""
     if not isinstance(features, pd.DataFrame):
-        raise ModelError(f"CLVModel expects a pandas DataFrame of features, got {type(features).__name__}")
+        raise ModelError(
+            f"CLVModel expects a pandas DataFrame of features, got {type(features).__name__}"
+        )
     missing = [col for col in RFM_COLUMNS if col not in features.columns]
     if missing:
-        raise ModelError(f"features lack the RFM columns {missing} (expected {list(RFM_COLUMNS)}, as from build_features)")
+        raise ModelError(
+            f"features lack the RFM columns {missing} (expected {list(RFM_COLUMNS)}, as from build_features)"
+        )
     arrays = []
     for col in RFM_COLUMNS:
         try:
@@ -376,7 +422,9 @@ def _rfm_arrays(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndar
     x, t_x, T, m = arrays
     for name, values in (("frequency", x), ("recency", t_x), ("T", T)):
         if not np.isfinite(values).all():
-            raise ModelError(f"features column {name!r} has {int((~np.isfinite(values)).sum())} missing or infinite values")
+            raise ModelError(
+                f"features column {name!r} has {int((~np.isfinite(values)).sum())} missing or infinite values"
+            )
     if np.isinf(m).any():
         raise ModelError("features column 'monetary_value' has infinite values")
     problems = []
@@ -399,7 +447,9 @@ def _unique_rows(*columns: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarr
     """Distinct rows of the columns and how many customers share each (lifetimes' `weights`)."""
     frame = pd.DataFrame({str(i): col for i, col in enumerate(columns)})
     counts = frame.groupby(list(frame.columns), sort=True).size()
-    uniques = tuple(counts.index.get_level_values(i).to_numpy(dtype=float) for i in range(len(columns)))
+    uniques = tuple(
+        counts.index.get_level_values(i).to_numpy(dtype=float) for i in range(len(columns))
+    )
     return uniques, counts.to_numpy(dtype=float)
 
 
@@ -426,8 +476,16 @@ def _attempt(fit: Callable[[], Any]) -> tuple[Any, str]:
             return fit(), buffer.getvalue()
         except Exception as exc:  # lifetimes raises ConvergenceError, LinAlgError, ValueError, ...
             report = re.search(r"message:\s*(.+)", buffer.getvalue())
-            detail = report.group(1).strip() if report else str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise _FitFailure(f"{type(exc).__name__}" + (f" ({detail})" if detail else "")) from None
+            detail = (
+                report.group(1).strip()
+                if report
+                else str(exc).strip().splitlines()[0]
+                if str(exc).strip()
+                else ""
+            )
+            raise _FitFailure(
+                f"{type(exc).__name__}" + (f" ({detail})" if detail else "")
+            ) from None
 
 
 def _check_estimates(params: dict[str, float]) -> dict[str, float]:
@@ -446,7 +504,13 @@ def _check_estimates(params: dict[str, float]) -> dict[str, float]:
 
 
 def _fit_purchase_model(
-    name: str, penalizer: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, weights: np.ndarray, n_customers: int
+    name: str,
+    penalizer: float,
+    x: np.ndarray,
+    t_x: np.ndarray,
+    T: np.ndarray,
+    weights: np.ndarray,
+    n_customers: int,
 ) -> dict[str, float]:
     """Fit one purchase model on distinct (x, t_x, T) rows with weights; the estimates as floats."""
     if name == "pareto":
@@ -459,7 +523,16 @@ def _fit_purchase_model(
         tol = 1e-4
 
         def fit() -> Any:
-            return fitter.fit(x, t_x, T, weights=weights, initial_params=np.ones(4), tol=tol, xatol=tol, fatol=tol * scale)
+            return fitter.fit(
+                x,
+                t_x,
+                T,
+                weights=weights,
+                initial_params=np.ones(4),
+                tol=tol,
+                xatol=tol,
+                fatol=tol * scale,
+            )
     else:
         cls = BetaGeoFitter if name == "bgnbd" else ModifiedBetaGeoFitter
         fitter = cls(penalizer_coef=penalizer)
@@ -470,18 +543,24 @@ def _fit_purchase_model(
     fitted, _ = _attempt(fit)
     params = {key: float(fitted.params_[key]) for key in _PURCHASE_PARAMS[name]}
     if not np.isfinite(getattr(fitted, "_negative_log_likelihood_", np.nan)):
-        raise _FitFailure(f"the log-likelihood at the estimates {_fmt_params(params)} is not finite")
+        raise _FitFailure(
+            f"the log-likelihood at the estimates {_fmt_params(params)} is not finite"
+        )
     return _check_estimates(params)
 
 
-def _fit_gamma_gamma(penalizer: float, x: np.ndarray, m: np.ndarray, weights: np.ndarray) -> dict[str, float]:
+def _fit_gamma_gamma(
+    penalizer: float, x: np.ndarray, m: np.ndarray, weights: np.ndarray
+) -> dict[str, float]:
     """Fit Gamma-Gamma with lifetimes' q_constraint (q >= 1) and reject q at its bound."""
     fitter = GammaGammaFitter(penalizer_coef=penalizer)
     fitted, _ = _attempt(lambda: fitter.fit(x, m, weights=weights, q_constraint=True))
     params = {key: float(fitted.params_[key]) for key in ("p", "q", "v")}
     # q at its bound comes first: such a fit is unusable even as a last resort.
     if not params["q"] >= MIN_Q:
-        raise _FitFailure(f"q={params['q']:.6g} at its bound 1 (the population mean spend would be infinite)")
+        raise _FitFailure(
+            f"q={params['q']:.6g} at its bound 1 (the population mean spend would be infinite)"
+        )
     return _check_estimates(params)
 
 
@@ -497,7 +576,9 @@ def _margin(features: pd.DataFrame, default: float, n: int) -> np.ndarray:
     """Per-row margin share: the `margin_rate` column where present and finite, else the default."""
     if "margin_rate" not in features.columns:
         return np.full(n, float(default))
-    margin = pd.to_numeric(features["margin_rate"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    margin = pd.to_numeric(features["margin_rate"], errors="coerce").to_numpy(
+        dtype=float, na_value=np.nan
+    )
     return np.where(np.isfinite(margin), margin, float(default))
 
 

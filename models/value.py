@@ -66,7 +66,9 @@ class ValueModel(BoostedModel):
         matrix = self._matrix(X)
         spend = np.asarray(y, dtype=float).ravel()
         if spend.shape[0] != len(matrix):
-            raise ModelError(f"ValueModel.fit got {len(matrix)} feature rows but {spend.shape[0]} targets")
+            raise ModelError(
+                f"ValueModel.fit got {len(matrix)} feature rows but {spend.shape[0]} targets"
+            )
         if not np.isfinite(spend).all():
             raise ModelError("ValueModel targets (holdout spend) must be finite")
         self._train(matrix, np.log1p(np.maximum(spend, 0.0)), [str(c) for c in X.columns])

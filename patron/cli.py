@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -66,6 +65,100 @@ def echo(text: str = "") -> None:
 
 
 # --- commands: each parses options and calls one library function -----------------------------
+
+
+def print_load_summary(summary: dict) -> None:
+    """Print what a load read, kept and rejected, by reason."""
+    echo(f"rows read      {summary['rows_read']:>12,}")
+    echo(f"rows accepted  {summary['rows_accepted']:>12,}")
+    echo(f"rows rejected  {summary['rows_rejected']:>12,}")
+    for reason, count in summary["rejected_by_reason"].items():
+        echo(f"  {reason:<22}{count:>10,}")
+    echo(f"customers      {summary['customers']:>12,}")
+    echo(f"date range     {summary['first_timestamp']} .. {summary['last_timestamp']}")
+
+
+@app.command("features")
+def features_command(
+    transactions: Annotated[str, typer.Option(help="Transaction log (CSV, TSV, whitespace text, Parquet, ...).")],
+    as_of: Annotated[str, typer.Option(help="Last observed day, YYYY-MM-DD (inclusive).")],
+    out: Annotated[str, typer.Option(help="Features file to write (.parquet or .csv).")],
+    mapping: MapOption = None,
+    sep: SepOption = None,
+    date_format: DateFormatOption = None,
+    keep_duplicates: Annotated[bool, typer.Option(help="Keep exact duplicate rows instead of rejecting them.")] = False,
+    time_unit_days: Annotated[
+        int | None, typer.Option(help="Time unit of recency and T: 1 (days) or 7 (weeks).")
+    ] = None,
+    horizon_days: Annotated[
+        int | None, typer.Option(help="Also write labels for this many days after --as-of.")
+    ] = None,
+    rejects: Annotated[
+        str | None, typer.Option(help="Rejected rows file (default: <out stem>.rejects.csv).")
+    ] = None,
+) -> None:
+    """Validate a transaction log and write point-in-time RFM and behaviour features."""
+    with user_errors():
+        from features import build_features, load_transactions
+        from features.io import write_table
+
+        settings = get_settings()
+        loaded = load_transactions(
+            transactions,
+            mapping=parse_mapping(mapping, settings),
+            sep=sep if sep is not None else settings.sep,
+            date_format=date_format if date_format is not None else settings.date_format,
+            keep_duplicates=keep_duplicates or settings.keep_duplicates,
+        )
+        print_load_summary(loaded.summary)
+        features = build_features(
+            loaded.transactions,
+            as_of=as_of,
+            time_unit_days=time_unit_days or settings.time_unit_days,
+            horizon_days=horizon_days,
+        )
+        written = write_table(features, out, index=True)
+        echo(f"features: {len(features):,} customers x {features.shape[1]} columns -> {written}")
+        if len(loaded.rejects):
+            rejects_path = write_table(loaded.rejects, rejects or default_rejects_path(out))
+            echo(f"rejects: {len(loaded.rejects):,} rows with their reason -> {rejects_path}")
+
+
+def default_rejects_path(out: str) -> str:
+    """`scores.parquet` -> `scores.rejects.csv`, beside the output."""
+    from pathlib import Path
+
+    path = Path(out)
+    stem = path.name.split(".")[0]
+    return str(path.with_name(f"{stem}.rejects.csv"))
+
+
+@app.command("generate")
+def generate_command(
+    customers: Annotated[int, typer.Option(help="Number of customers to generate.", min=1)],
+    out: Annotated[str, typer.Option(help="Transaction log to write (.parquet or .csv).")],
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: settings seed).")] = None,
+    start: Annotated[str, typer.Option(help="First day of the log.")] = "2022-01-01",
+    end: Annotated[str, typer.Option(help="Last day of the log.")] = "2023-12-31",
+    truth: Annotated[
+        str | None, typer.Option(help="Ground-truth customer table (default: <out stem>.truth.parquet).")
+    ] = None,
+) -> None:
+    """Write a synthetic transaction log from the BG/NBD + Gamma-Gamma process, with its ground truth."""
+    with user_errors():
+        from pathlib import Path
+
+        from features.io import write_table
+        from features.synthetic import generate_transactions
+
+        data = generate_transactions(customers, seed=get_settings().seed if seed is None else seed, start=start, end=end)
+        log_path = write_table(data.transactions, out)
+        path = Path(out)
+        truth_path = write_table(
+            data.customers, truth or path.with_name(f"{path.name.split('.')[0]}.truth.parquet"), index=True
+        )
+        echo(f"transactions: {len(data.transactions):,} rows -> {log_path}")
+        echo(f"ground truth: {len(data.customers):,} customers -> {truth_path}")
 
 
 @app.command("score")
@@ -136,25 +229,14 @@ def serve_command(
 
 
 def _read_scores_table(path: str) -> pd.DataFrame:
-    """A scores file as a frame (Parquet, else CSV), customer ids as strings."""
-    import pandas as pd
-
+    """A scores file (Parquet, CSV, ...) as a frame with a customer_id column of strings."""
     from features.errors import DataError
+    from features.io import read_table
 
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"scores file {path} does not exist; write it with `patron score`")
-    try:
-        if path.lower().endswith((".parquet", ".pq")):
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path, dtype={"customer_id": str}, keep_default_na=False, na_values=[""])
-    except (OSError, ValueError) as exc:
-        raise DataError(f"scores file {path} cannot be read as a table: {exc}") from None
+    frame = read_table(path)
     if "customer_id" not in frame.columns:
-        raise DataError(f"scores file {path} has no customer_id column")
+        raise DataError(f"scores file {path} has no customer_id column; write it with `patron score`")
     frame["customer_id"] = frame["customer_id"].astype(str)
-    if "exclude_reason" in frame.columns:
-        frame["exclude_reason"] = frame["exclude_reason"].fillna("").astype(str)
     return frame
 
 
@@ -170,7 +252,7 @@ def campaign_command(
     with user_errors():
         import math
 
-        from serving.batch import write_table
+        from features.io import write_table
         from targeting.campaign import select_campaign
         from targeting.decide import ensure_decisions
         from targeting.policy import TargetingPolicy
@@ -192,6 +274,7 @@ def campaign_command(
             f"campaign: {len(result.selected)} customers, spend {result.spend:,.2f} of {budget:,.2f}, "
             f"expected incremental profit {result.expected_profit:,.2f} -> {out}"
         )
+
 
 def main() -> None:  # pragma: no cover - console entry point
     """Run the command line."""

@@ -212,6 +212,17 @@ def _check(decisions: pd.DataFrame, budget: float) -> None:
         raise DataError("the decisions need a customer_id column (or index)")
 
 
+def _flags(column: pd.Series) -> np.ndarray:
+    """A boolean column, also when read back from text ("True"/"False", "1"/"0")."""
+    if column.dtype == bool:
+        return column.to_numpy()
+    text = column.astype(str).str.strip().str.lower()
+    unknown = sorted(set(text.unique()) - {"true", "false", "1", "0", "1.0", "0.0"})
+    if unknown:
+        raise DataError(f"exclude_from_spend must be true/false, found {unknown[:5]}")
+    return text.isin(["true", "1", "1.0"]).to_numpy()
+
+
 def _reason_text(frame: pd.DataFrame) -> pd.Series:
     """Why each selected customer is contacted, as one readable phrase."""
     stage = frame["lifecycle_stage"].astype(str)
@@ -284,7 +295,7 @@ def select_campaign(
     )
     if "churn_probability" in decisions.columns:
         frame["churn_probability"] = decisions["churn_probability"].to_numpy()
-    excluded_flag = decisions["exclude_from_spend"].astype(bool).to_numpy()
+    excluded_flag = _flags(decisions["exclude_from_spend"])
     reason = decisions["exclude_reason"].fillna("").astype(str).to_numpy(dtype=object)
     reason = np.where(excluded_flag & (reason == ""), UNSPECIFIED, np.where(excluded_flag, reason, ""))
     contactable = ~excluded_flag & (frame["channel"].to_numpy() != NO_CHANNEL)

@@ -10,7 +10,9 @@ import pandas as pd
 from lifetimes.utils import summary_data_from_transaction_data
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ONLINE_RETAIL = REPO_ROOT.parent / "shared" / "data" / "online_retail" / "online_retail_2010-12_2011-12.csv.gz"
+ONLINE_RETAIL = (
+    REPO_ROOT.parent / "shared" / "data" / "online_retail" / "online_retail_2010-12_2011-12.csv.gz"
+)
 CDNOW_DIR = importlib.resources.files("lifetimes") / "datasets"
 
 
@@ -21,10 +23,19 @@ def read_cdnow(name: str) -> pd.DataFrame:
     else:
         names, skip = ["customer_id", "date", "number_of_cds", "dollar_value"], 1
     tx = pd.read_csv(
-        CDNOW_DIR / name, sep=r"\s+", header=None, skiprows=skip, names=names, dtype={"customer_id": str, "date": str}
+        CDNOW_DIR / name,
+        sep=r"\s+",
+        header=None,
+        skiprows=skip,
+        names=names,
+        dtype={"customer_id": str, "date": str},
     )
     return pd.DataFrame(
-        {"customer_id": tx["customer_id"], "date": pd.to_datetime(tx["date"], format="%Y%m%d"), "amount": tx["dollar_value"]}
+        {
+            "customer_id": tx["customer_id"],
+            "date": pd.to_datetime(tx["date"], format="%Y%m%d"),
+            "amount": tx["dollar_value"],
+        }
     )
 
 
@@ -38,14 +49,19 @@ def rfm(transactions: pd.DataFrame, end: str, time_unit_days: int = 1) -> pd.Dat
     return summary
 
 
-def churn_frame(transactions: pd.DataFrame, as_of: str, horizon_days: int) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+def churn_frame(
+    transactions: pd.DataFrame, as_of: str, horizon_days: int
+) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
     """Simple behaviour features as of `as_of`, the churn label and holdout spend over the horizon.
 
     A stand-in for features.build_features with a few of its columns (same names and meaning).
     """
     cut = pd.Timestamp(as_of)
     past = transactions[transactions["date"] <= cut]
-    future = transactions[(transactions["date"] > cut) & (transactions["date"] <= cut + pd.Timedelta(days=horizon_days))]
+    future = transactions[
+        (transactions["date"] > cut)
+        & (transactions["date"] <= cut + pd.Timedelta(days=horizon_days))
+    ]
     features = rfm(past, as_of)
     days_ago = (cut - past["date"]).dt.days
     grouped = past.assign(days_ago=days_ago).groupby("customer_id")
@@ -54,12 +70,20 @@ def churn_frame(transactions: pd.DataFrame, as_of: str, horizon_days: int) -> tu
     features["gross_spend"] = grouped["amount"].sum().reindex(features.index)
     for window in (90, 180, 365):
         recent = past[days_ago <= window].groupby("customer_id")
-        features[f"orders_{window}d"] = recent["date"].nunique().reindex(features.index).fillna(0.0).astype(float)
+        features[f"orders_{window}d"] = (
+            recent["date"].nunique().reindex(features.index).fillna(0.0).astype(float)
+        )
         features[f"spend_{window}d"] = recent["amount"].sum().reindex(features.index).fillna(0.0)
     features["avg_order_value"] = features["gross_spend"] / features["order_count"]
-    features["gap_mean"] = np.where(features["frequency"] > 0, features["recency"] / features["frequency"].clip(lower=1), np.nan)
+    features["gap_mean"] = np.where(
+        features["frequency"] > 0, features["recency"] / features["frequency"].clip(lower=1), np.nan
+    )
     features["overdue_ratio"] = features["days_since_last"] / features["gap_mean"]
     bought = future.groupby("customer_id")["amount"].sum()
     churned = (~features.index.isin(bought.index)).astype(int)
     spend = bought.reindex(features.index).fillna(0.0)
-    return features.astype(float), pd.Series(churned, index=features.index, name="churned"), spend.rename("holdout_net_spend")
+    return (
+        features.astype(float),
+        pd.Series(churned, index=features.index, name="churned"),
+        spend.rename("holdout_net_spend"),
+    )

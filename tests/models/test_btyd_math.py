@@ -43,11 +43,22 @@ def alive_by_quadrature(A: float, a: float, bprime: float, u: float) -> float:
 
     log_beta = betaln(a, bprime)
     if a < 1 or bprime < 1:  # integrable singularities at the ends: QUADPACK's algebraic weight
-        value, _ = quad(lambda p: h(p) * np.exp(-log_beta), 0, 1, weight="alg", wvar=(a - 1, bprime - 1), limit=500, epsabs=0, epsrel=1e-12)
+        value, _ = quad(
+            lambda p: h(p) * np.exp(-log_beta),
+            0,
+            1,
+            weight="alg",
+            wvar=(a - 1, bprime - 1),
+            limit=500,
+            epsabs=0,
+            epsrel=1e-12,
+        )
         return value
     mode = (a - 1) / (a + bprime - 2)
     sd = np.sqrt(a * bprime / ((a + bprime) ** 2 * (a + bprime + 1)))
-    points = sorted({float(np.clip(mode + k * sd, 1e-12, 1 - 1e-12)) for k in (-8, -4, -2, -1, 0, 1, 2, 4, 8)})
+    points = sorted(
+        {float(np.clip(mode + k * sd, 1e-12, 1 - 1e-12)) for k in (-8, -4, -2, -1, 0, 1, 2, 4, 8)}
+    )
 
     def integrand(p: float) -> float:
         if p <= 0 or p >= 1:
@@ -70,13 +81,27 @@ def test_alive_purchases_match_quadrature(params, modified):
     x, T, t = _grid([0, 1, 5, 50], [0.0, 30.0, 365.0], [1.0, 30.0, 365.0])
     bprime = b + x + (1 if modified else 0)
     got = beta_geo_alive_purchases(r + x, a, a + bprime - 1, t / (alpha + T))
-    expected = np.array([alive_by_quadrature(r + xi, a, bi, ti / (alpha + Ti)) for xi, bi, ti, Ti in zip(x, bprime, t, T, strict=True)])
+    expected = np.array(
+        [
+            alive_by_quadrature(r + xi, a, bi, ti / (alpha + Ti))
+            for xi, bi, ti, Ti in zip(x, bprime, t, T, strict=True)
+        ]
+    )
     # 1e-6: the quadrature's own accuracy; where a is within 1e-4 of 1 the closed form interpolates
     # (error of order 1e-8).
     np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
-@pytest.mark.parametrize("params", [*BG_PARAMS, (0.6, 49.0, 1e-6, 1e6), (5.0, 0.5, 0.5, 1e4), (10.0, 0.1, 1e-8, 1e-8), (0.5, 5.0, 50.0, 1000.0)])
+@pytest.mark.parametrize(
+    "params",
+    [
+        *BG_PARAMS,
+        (0.6, 49.0, 1e-6, 1e6),
+        (5.0, 0.5, 0.5, 1e4),
+        (10.0, 0.1, 1e-8, 1e-8),
+        (0.5, 5.0, 50.0, 1000.0),
+    ],
+)
 def test_alive_purchases_are_finite_and_inside_exact_bounds_for_extreme_customers(params):
     r, alpha, a, b = params
     x, T, t = _grid(EXTREME_X, EXTREME_T, HORIZONS)
@@ -95,7 +120,9 @@ def test_alive_purchases_are_finite_and_inside_exact_bounds_for_extreme_customer
 
 
 def test_alive_purchases_are_zero_at_horizon_zero():
-    assert beta_geo_alive_purchases(np.array([1.3, 5.0]), 0.8, np.array([3.0, 7.0]), np.zeros(2)).tolist() == [0.0, 0.0]
+    assert beta_geo_alive_purchases(
+        np.array([1.3, 5.0]), 0.8, np.array([3.0, 7.0]), np.zeros(2)
+    ).tolist() == [0.0, 0.0]
 
 
 def test_lifetimes_returns_non_finite_values_where_ours_are_finite():
@@ -107,7 +134,9 @@ def test_lifetimes_returns_non_finite_values_where_ours_are_finite():
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs = bgf.conditional_expected_number_of_purchases_up_to_time(t, x, T, T)
-    ours = beta_geo_p_alive(r, alpha, a, b, x, T, T) * beta_geo_alive_purchases(r + x, a, a + b + x - 1, t / (alpha + T))
+    ours = beta_geo_p_alive(r, alpha, a, b, x, T, T) * beta_geo_alive_purchases(
+        r + x, a, a + b + x - 1, t / (alpha + T)
+    )
     assert (~np.isfinite(theirs)).sum() > 0
     assert np.isfinite(ours).all()
     finite = np.isfinite(theirs)
@@ -116,7 +145,11 @@ def test_lifetimes_returns_non_finite_values_where_ours_are_finite():
 
 @pytest.mark.parametrize("fn", [beta_geo_p_alive, modified_beta_geo_p_alive])
 def test_beta_geo_p_alive_is_a_probability_and_matches_the_paper(fn):
-    x, t_x, T = np.array([0.0, 1, 1, 1000, 1000]), np.array([0.0, 0, 10, 0, 3650]), np.array([10.0, 10, 10, 3650, 3650])
+    x, t_x, T = (
+        np.array([0.0, 1, 1, 1000, 1000]),
+        np.array([0.0, 0, 10, 0, 3650]),
+        np.array([10.0, 10, 10, 3650, 3650]),
+    )
     got = fn(0.243, 4.414, 0.793, 2.426, x, t_x, T)
     assert np.isfinite(got).all() and ((got >= 0) & (got <= 1)).all()
     # recency == T: the customer just bought, the odds of being dead are a / (b + x - 1) (MBG: b + x)
@@ -134,7 +167,11 @@ def pareto_p_alive_by_quadrature(r, alpha, s, beta, x, t_x, T) -> float:
     peak = (r + x) * np.log((alpha + T) / (alpha + t_x)) + s * np.log((beta + T) / (beta + t_x))
 
     def f(tau: float) -> float:
-        return np.exp((r + x) * np.log((alpha + T) / (alpha + tau)) + s * np.log((beta + T) / (beta + tau)) - peak) / (beta + tau)
+        return np.exp(
+            (r + x) * np.log((alpha + T) / (alpha + tau))
+            + s * np.log((beta + T) / (beta + tau))
+            - peak
+        ) / (beta + tau)
 
     width = (alpha + t_x) / (r + x + 1)
     points = [t_x + k * width for k in (1, 5, 20, 100) if t_x + k * width < T]
@@ -145,7 +182,12 @@ def pareto_p_alive_by_quadrature(r, alpha, s, beta, x, t_x, T) -> float:
 
 @pytest.mark.parametrize(
     "params",
-    [(0.553, 10.58, 0.606, 11.67), (0.83, 69.0, 1.1e-7, 1594.0), (2.0, 5.0, 3.0, 50.0), (0.5, 100.0, 2.0, 1.0)],
+    [
+        (0.553, 10.58, 0.606, 11.67),
+        (0.83, 69.0, 1.1e-7, 1594.0),
+        (2.0, 5.0, 3.0, 50.0),
+        (0.5, 100.0, 2.0, 1.0),
+    ],
 )
 def test_pareto_p_alive_matches_quadrature_where_lifetimes_overflows(params):
     r, alpha, s, beta = params
@@ -170,17 +212,25 @@ def test_pareto_p_alive_matches_quadrature_where_lifetimes_overflows(params):
 def test_pareto_alive_purchases_are_continuous_through_s_equal_one():
     x, T, t = np.array([0.0, 3.0]), np.array([10.0, 200.0]), np.array([30.0, 365.0])
     at_one = pareto_alive_purchases(0.5, 10.0, 1.0, 20.0, x, T, t)
-    np.testing.assert_allclose(at_one, (0.5 + x) / (10 + T) * (20 + T) * np.log1p(t / (20 + T)), rtol=1e-12)
+    np.testing.assert_allclose(
+        at_one, (0.5 + x) / (10 + T) * (20 + T) * np.log1p(t / (20 + T)), rtol=1e-12
+    )
     for s in (1 - 1e-9, 1 + 1e-9):
-        np.testing.assert_allclose(pareto_alive_purchases(0.5, 10.0, s, 20.0, x, T, t), at_one, rtol=1e-7)
+        np.testing.assert_allclose(
+            pareto_alive_purchases(0.5, 10.0, s, 20.0, x, T, t), at_one, rtol=1e-7
+        )
     # s -> 0 is no dropout: the Poisson-Gamma expectation (r + x) t / (alpha + T)
-    np.testing.assert_allclose(pareto_alive_purchases(0.5, 10.0, 1e-12, 20.0, x, T, t), (0.5 + x) * t / (10 + T), rtol=1e-9)
+    np.testing.assert_allclose(
+        pareto_alive_purchases(0.5, 10.0, 1e-12, 20.0, x, T, t), (0.5 + x) * t / (10 + T), rtol=1e-9
+    )
 
 
 def test_gamma_gamma_order_value_shrinks_towards_the_population_mean():
     p, q, v = 6.25, 3.74, 15.44
     population = v * p / (q - 1)
-    got = gamma_gamma_order_value(p, q, v, np.array([0.0, 1.0, 100.0, 2.0, 2.0]), np.array([0.0, 50.0, 50.0, np.nan, -5.0]))
+    got = gamma_gamma_order_value(
+        p, q, v, np.array([0.0, 1.0, 100.0, 2.0, 2.0]), np.array([0.0, 50.0, 50.0, np.nan, -5.0])
+    )
     assert got[0] == pytest.approx(population)
     assert population < got[1] < got[2] < 50.0
     assert got[3] == got[4] == pytest.approx((q - 1) / (p * 2 + q - 1) * population)

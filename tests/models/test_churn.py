@@ -44,10 +44,14 @@ def test_a_more_recent_purchase_never_raises_the_churn_score(fitted, cdnow_churn
     sample = X.sample(3000, random_state=0)
     base = fitted.predict_proba(sample)
     for factor in (0.0, 0.25, 0.5, 0.9):
-        recent = fitted.predict_proba(sample.assign(days_since_last=sample["days_since_last"] * factor))
+        recent = fitted.predict_proba(
+            sample.assign(days_since_last=sample["days_since_last"] * factor)
+        )
         assert (recent <= base + 1e-12).all()
     # and a longer purchase history (larger recency at the same age) never raises it either
-    later = fitted.predict_proba(sample.assign(recency=np.minimum(sample["recency"] + 30, sample["T"])))
+    later = fitted.predict_proba(
+        sample.assign(recency=np.minimum(sample["recency"] + 30, sample["T"]))
+    )
     assert (later <= base + 1e-12).all()
 
 
@@ -58,7 +62,9 @@ def test_probabilities_are_calibrated_on_the_training_period(fitted, cdnow_churn
     assert ((prob >= PROBABILITY_FLOOR) & (prob <= 1 - PROBABILITY_FLOOR)).all()
     assert fitted.calibration_ in ("isotonic", "platt")
     assert set(fitted.calibration_scores_) == {"isotonic", "platt"}
-    assert fitted.calibration_scores_[fitted.calibration_] == min(fitted.calibration_scores_.values())
+    assert fitted.calibration_scores_[fitted.calibration_] == min(
+        fitted.calibration_scores_.values()
+    )
     # calibration-in-the-large within every decile of risk: 0.03 is ~3 standard errors of a decile's rate
     deciles = pd.qcut(prob, 10, labels=False, duplicates="drop")
     frame = pd.DataFrame({"p": prob, "y": y.to_numpy(), "d": deciles}).groupby("d").mean()
@@ -86,9 +92,13 @@ def test_reasons_are_the_largest_positive_contributions(fitted, cdnow_churn):
     reasons = fitted.reasons(rows)
     assert list(reasons.columns) == ["churn_reason_1", "churn_reason_2", "churn_reason_3"]
     assert reasons.index.equals(rows.index)
-    contrib = fitted.booster_.predict(rows[fitted.feature_names_].to_numpy(), pred_contrib=True)[:, :-1]
+    contrib = fitted.booster_.predict(rows[fitted.feature_names_].to_numpy(), pred_contrib=True)[
+        :, :-1
+    ]
     for i in range(len(rows)):
-        positive = sorted((c, name) for c, name in zip(contrib[i], fitted.feature_names_, strict=True) if c > 0)[::-1]
+        positive = sorted(
+            (c, name) for c, name in zip(contrib[i], fitted.feature_names_, strict=True) if c > 0
+        )[::-1]
         expected = [name for _, name in positive[:3]] + [""] * max(0, 3 - len(positive))
         assert reasons.iloc[i].tolist() == expected
     every = fitted.reasons(rows, top=len(fitted.feature_names_) + 2)
@@ -116,7 +126,9 @@ def test_explicit_calibrations_round_trip(cdnow_churn, calibration, tmp_path):
     model = ChurnModel(calibration=calibration, n_estimators=60).fit(X, y)
     assert model.calibration_ == calibration
     model.save(tmp_path)
-    np.testing.assert_array_equal(ChurnModel.load(tmp_path).predict_proba(X_test), model.predict_proba(X_test))
+    np.testing.assert_array_equal(
+        ChurnModel.load(tmp_path).predict_proba(X_test), model.predict_proba(X_test)
+    )
 
 
 def test_bad_inputs_are_refused(cdnow_churn):

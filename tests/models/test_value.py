@@ -35,7 +35,9 @@ def test_ranks_holdout_spend_out_of_time(fitted, cdnow_value):
 def test_negative_spend_counts_as_zero_and_training_is_deterministic(cdnow_value, fitted):
     (X, _, spend), (X_test, _, _) = cdnow_value
     with_returns = spend.where(spend > 0, -25.0)  # net spend after returns can be negative
-    np.testing.assert_array_equal(ValueModel().fit(X, with_returns).predict(X_test), fitted.predict(X_test))
+    np.testing.assert_array_equal(
+        ValueModel().fit(X, with_returns).predict(X_test), fitted.predict(X_test)
+    )
 
 
 def test_save_load_round_trip(fitted, cdnow_value, tmp_path):

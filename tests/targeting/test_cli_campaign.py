@@ -68,7 +68,7 @@ def test_scores_without_decisions_are_decided_with_the_settings_policy(scores, t
 
 @pytest.mark.parametrize(
     ("case", "message"),
-    [("missing_file", "does not exist"), ("missing_columns", "churn_probability"), ("negative_budget", "budget")],
+    [("missing_file", "no such file"), ("missing_columns", "churn_probability"), ("negative_budget", "budget")],
 )
 def test_bad_input_is_one_error_line(case, message, scores, scores_file, tmp_path):
     path, budget = scores_file, "10"
@@ -97,3 +97,15 @@ def test_decision_columns_are_not_recomputed(scores, tmp_path):
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(out)) == (~decided["exclude_from_spend"]).sum()
     assert set(DECISION_COLUMNS) <= set(decided.columns)
+
+
+def test_csv_scores_with_decisions_give_the_parquet_campaign(scores, scores_file, tmp_path):
+    csv_path = tmp_path / "scores.csv"
+    pd.read_parquet(scores_file).to_csv(csv_path, index=False)
+    outs = []
+    for source in (scores_file, csv_path):
+        out = tmp_path / f"campaign_{source.suffix[1:]}.csv"
+        result = runner.invoke(app, ["campaign", "--scores", str(source), "--budget", "30", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        outs.append(pd.read_csv(out, dtype={"customer_id": str}))
+    pd.testing.assert_frame_equal(outs[0], outs[1])
