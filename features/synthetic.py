@@ -110,7 +110,7 @@ def generate_transactions(
     category = np.where(rng.random(n_orders) < 0.6, preferred[order_owner], rng.integers(0, len(CATEGORIES), n_orders))
     quantity = rng.integers(1, 4, n_orders)
     cost = np.round(value * (1.0 - params.margin_rate) * rng.uniform(0.9, 1.1, n_orders), 2)
-    order_id = np.char.add("O", np.arange(1, n_orders + 1).astype(str)).astype(object)
+    order_id = np.arange(1, n_orders + 1)
     timestamp = (start_day + order_day) * 86_400_000_000_000 + seconds * 1_000_000_000
 
     returned = rng.random(n_orders) < return_propensity[order_owner]
@@ -119,16 +119,19 @@ def generate_transactions(
     ret = np.flatnonzero(returned)
     return_ts = timestamp[ret] + return_delay[ret] * 86_400_000_000_000
 
-    rows = np.concatenate([np.arange(n_orders), ret])
-    is_return = np.concatenate([np.zeros(n_orders, bool), np.ones(len(ret), bool)])
+    all_ts = np.concatenate([timestamp, return_ts])
+    all_owner = np.concatenate([order_owner, order_owner[ret]])
+    chronological = np.lexsort((all_ts, all_owner))
+    rows = np.concatenate([np.arange(n_orders), ret])[chronological]
+    is_return = np.concatenate([np.zeros(n_orders, bool), np.ones(len(ret), bool)])[chronological]
     sign = np.where(is_return, -1.0, 1.0)
     ids = _customer_ids(n)
     transactions = pd.DataFrame(
         {
             "customer_id": ids[order_owner[rows]],
-            "timestamp": np.concatenate([timestamp, return_ts]).astype("datetime64[ns]"),
+            "timestamp": all_ts[chronological].astype("datetime64[ns]"),
             "amount": sign * value[rows],
-            "order_id": order_id[rows],
+            "order_id": order_id[rows].astype(str).astype(object),
             "quantity": quantity[rows].astype(float),
             "unit_price": np.round(value[rows] / quantity[rows], 4),
             "category": CATEGORIES[category[rows]],
@@ -139,7 +142,6 @@ def generate_transactions(
             "promo": promo[rows] & ~is_return,
         }
     )
-    transactions = transactions.sort_values(["customer_id", "timestamp"], kind="stable", ignore_index=True)
 
     # Expected profit of one order: margin on what is kept, minus service, minus handling of returns.
     profit_per_order = (
@@ -172,7 +174,7 @@ def generate_transactions(
 def _customer_ids(n: int) -> np.ndarray:
     """Zero-padded string ids `C0000001` ... so lexical order is numeric order."""
     width = max(7, len(str(n)))
-    return np.char.add("C", np.char.zfill(np.arange(1, n + 1).astype(str), width)).astype(object)
+    return pd.Index(np.arange(1, n + 1)).map(lambda i: f"C{i:0{width}d}").to_numpy(dtype=object)
 
 
 def _nth_arrival(owner: np.ndarray, offsets: np.ndarray, repeats: np.ndarray, n: int) -> np.ndarray:

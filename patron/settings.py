@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     p_alive_floor: float = Field(
         0.2, gt=0, le=1, description="P(alive) floor when scaling net value to a retained customer's value."
     )
+    return_rate_prior: float = Field(
+        0.10, ge=0, le=1, description="Return rate (and value share) that observed return rates are shrunk towards."
+    )
+    return_prior_orders: float = Field(
+        1.0, ge=0, description="Weight of that prior in orders (0: observed return rates as they are)."
+    )
 
     # --- serving ---------------------------------------------------------------------------
     model_uri: str = Field("models:/patron@champion", description="Model the API and batch job load.")

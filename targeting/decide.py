@@ -5,8 +5,9 @@ Input columns (the models' part of the scores table):
 - required: `customer_id` (a column, or the index), `clv`, `value_score`, `p_alive`, `churn_probability`,
   `expected_purchases_clv_horizon`, `expected_order_value`, `days_since_last`, `frequency`;
 - optional, from the features: `avg_order_value` (absent or missing: `expected_order_value`),
-  `return_rate` and `return_value_share` (absent or missing: 0, i.e. no returns), `margin_rate` (absent
-  or missing: the policy's margin rate). `order_count` is not needed.
+  `return_rate` and `return_value_share` (absent or missing: 0 observed returns, then shrunk towards the
+  policy's prior like everyone's), `order_count` (orders behind those rates; absent: `frequency + 1`),
+  `margin_rate` (absent or missing: the policy's margin rate).
 
 Columns added (replacing any present): `value_tier, lifecycle_stage, net_value, exclude_from_spend,
 exclude_reason, winback_profit, action, channel, incentive`.
@@ -34,7 +35,7 @@ import pandas as pd
 from features.errors import DataError
 from targeting.lifecycle import assign_stages
 from targeting.policy import TargetingPolicy
-from targeting.profitability import NEGATIVE_NET_VALUE, net_value
+from targeting.profitability import NEGATIVE_NET_VALUE, net_value, shrink_rate
 from targeting.tiers import assign_tiers
 from targeting.winback import (
     NO_ACTION,
@@ -110,8 +111,10 @@ def decide(
         raise DataError(f"scores must be a pandas DataFrame, got {type(scores).__name__}")
     x = _numeric(scores, REQUIRED_COLUMNS)
     aov = _optional(scores, "avg_order_value", x["expected_order_value"])
-    return_rate = _optional(scores, "return_rate", 0.0)
-    return_share = _optional(scores, "return_value_share", 0.0)
+    orders = _optional(scores, "order_count", x["frequency"] + 1.0)
+    prior = (policy.return_rate_prior, policy.return_prior_orders)
+    return_rate = shrink_rate(_optional(scores, "return_rate", 0.0), orders, *prior)
+    return_share = shrink_rate(_optional(scores, "return_value_share", 0.0), orders, *prior)
     margin = _optional(scores, "margin_rate", policy.margin_rate)
 
     tier = assign_tiers(x["value_score"], cut_points=cut_points, shares=policy.tier_shares, ids=customer_ids(scores))

@@ -69,6 +69,9 @@ class TargetingPolicy:
         No promotional contact when `days_since_last <= recent_purchase_days`.
     p_alive_floor : float
         Floor of P(alive) when scaling net value to the value of a retained customer.
+    return_rate_prior, return_prior_orders : float
+        Observed return rates and return value shares are shrunk towards `return_rate_prior` as if
+        `return_prior_orders` more orders had shown it (0: use the observed rates as they are).
     campaign_budget : float
         Default money budget of a campaign.
 
@@ -99,6 +102,8 @@ class TargetingPolicy:
     max_incentive_share: float = 0.20
     recent_purchase_days: int = 2
     p_alive_floor: float = 0.20
+    return_rate_prior: float = 0.10
+    return_prior_orders: float = 1.0
     campaign_budget: float = 5000.0
 
     def __post_init__(self) -> None:
@@ -135,6 +140,8 @@ class TargetingPolicy:
             "max_incentive_share": self.max_incentive_share,
             "recent_purchase_days": self.recent_purchase_days,
             "p_alive_floor": self.p_alive_floor,
+            "return_rate_prior": self.return_rate_prior,
+            "return_prior_orders": self.return_prior_orders,
             "campaign_budget": self.campaign_budget,
             **{f"contact_costs[{k}]": v for k, v in self.contact_costs.items()},
             **{f"channel_response_lift[{k}]": v for k, v in self.channel_response_lift.items()},
@@ -147,8 +154,10 @@ class TargetingPolicy:
         rates = [k for k, v in self.response_rates.items() if not 0 <= v <= 1]
         if rates:
             raise ValueError(f"response_rates must lie in [0, 1]: {rates}")
-        if not 0 < self.p_alive_floor <= 1 or not 0 < self.margin_rate <= 1 or self.max_incentive_share > 1:
-            raise ValueError("p_alive_floor and margin_rate must lie in (0, 1], max_incentive_share in [0, 1]")
+        if not 0 < self.p_alive_floor <= 1 or not 0 < self.margin_rate <= 1:
+            raise ValueError("p_alive_floor and margin_rate must lie in (0, 1]")
+        if self.max_incentive_share > 1 or self.return_rate_prior > 1:
+            raise ValueError("max_incentive_share and return_rate_prior must lie in [0, 1]")
         unknown = [t for t in self.perk_tiers if t not in TIERS]
         if unknown:
             raise ValueError(f"perk_tiers must be among {list(TIERS)}, got {unknown}")

@@ -14,6 +14,11 @@ at most one handled return per order):
 value, so a CLV never rests on orders that cost nothing to serve. The `s` term assumes the CLV is built
 on purchase spend (`monetary_value` from purchase rows, returns counted apart in `return_value_share`).
 
+Return rates seen on one or two orders are mostly noise (one returned order of one is a 100% return rate),
+so `decide` first shrinks both rates towards a prior with `shrink_rate`: `(rate * orders + prior * k) /
+(orders + k)`, k = `return_prior_orders` pseudo-orders (benchmarks/RESULTS.md shows the recall/precision
+trade-off of k against generated truth).
+
 Customers with negative net value are the "highest-cost customers": targeting excludes them from every
 spend (`exclude_reason == "negative_net_value"`).
 """
@@ -37,6 +42,17 @@ def expected_orders(
     revenue_per_order = np.broadcast_to(revenue_per_order, margin.shape)
     implied = np.divide(margin, revenue_per_order, out=np.zeros_like(margin), where=revenue_per_order > 0)
     return np.maximum(np.maximum(np.asarray(expected_purchases, dtype=float), 0.0), implied)
+
+
+def shrink_rate(
+    observed: np.ndarray, orders: np.ndarray, prior: float = 0.10, prior_orders: float = 1.0
+) -> np.ndarray:
+    """A per-order rate pulled towards `prior` as if `prior_orders` more orders had shown it."""
+    n = np.maximum(np.asarray(orders, dtype=float), 0.0)
+    rate = np.asarray(observed, dtype=float)
+    total = n + prior_orders
+    safe = np.where(total > 0, total, 1.0)
+    return np.where(total > 0, (rate * n + prior * prior_orders) / safe, rate)
 
 
 def net_value(

@@ -47,6 +47,7 @@ def test_serial_returner_is_excluded_even_when_valuable(scores):
     frame["expected_purchases_clv_horizon"] = 100.0
     frame["return_rate"] = 1.0
     frame["return_value_share"] = 0.9
+    frame["order_count"] = 20.0  # a history of returns, not one unlucky order
     decisions = decide(frame, POLICY)
     assert (decisions["exclude_reason"] == "negative_net_value").all()
     assert (decisions["action"] == "none").all()
@@ -99,7 +100,7 @@ def test_cut_points_make_single_customer_scoring_agree_with_batch(scores):
 
 def test_optional_columns_default_to_no_returns(scores):
     bare = scores.drop(columns=["avg_order_value", "return_rate", "return_value_share", "order_count"])
-    decisions = decide(bare, POLICY)
+    decisions = decide(bare, TargetingPolicy(return_prior_orders=0))
     clv = bare["clv"].clip(lower=0)
     orders = np.maximum(bare["expected_purchases_clv_horizon"], clv / (0.30 * bare["expected_order_value"]))
     expected = clv - orders * 1.0  # no returns: margin kept is the CLV, one unit of service cost per order
@@ -127,3 +128,16 @@ def test_ensure_decisions_decides_only_when_needed(scores):
     decided = decide(scores, POLICY)
     assert ensure_decisions(decided, TargetingPolicy(active_days=10)) is decided
     assert set(DECISION_COLUMNS) <= set(ensure_decisions(scores, POLICY).columns)
+
+
+def test_return_rates_of_few_orders_are_shrunk(scores):
+    frame = scores.head(2).copy()
+    frame["clv"], frame["expected_purchases_clv_horizon"], frame["expected_order_value"] = 30.0, 2.0, 50.0
+    frame["return_rate"], frame["return_value_share"] = 1.0, 0.5
+    frame["order_count"] = [1.0, 100.0]
+    raw = decide(frame, TargetingPolicy(return_prior_orders=0))["net_value"].to_numpy()
+    shrunk = decide(frame, TargetingPolicy(return_rate_prior=0.1, return_prior_orders=1))["net_value"].to_numpy()
+    # one order: rates halfway to the prior (0.55 and 0.30); a hundred orders: barely moved
+    assert raw[0] == raw[1] == pytest.approx(30 * 0.5 - 2 * (1 + 5))
+    assert shrunk[0] == pytest.approx(30 * 0.7 - 2 * (1 + 0.55 * 5))
+    assert shrunk[1] == pytest.approx(30 * (1 - 50.1 / 101) - 2 * (1 + 100.1 / 101 * 5))

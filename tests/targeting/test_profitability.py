@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from targeting.profitability import expected_orders, net_value
+from targeting.profitability import expected_orders, net_value, shrink_rate
 
 
 def test_net_value_formula_by_hand():
@@ -41,3 +41,10 @@ def test_per_customer_margin_rate():
     # CLV 100 at 10% margin is 1000 of spend = 10 orders of 100; at 50% margin, 2 orders
     value = net_value([100.0, 100.0], [1.0, 1.0], [100.0, 100.0], [0, 0], [0, 0], margin_rate=np.array([0.1, 0.5]))
     assert value.tolist() == pytest.approx([90.0, 98.0])
+
+
+def test_shrink_rate():
+    rates = shrink_rate(np.array([1.0, 0.0, 0.5, 0.3]), np.array([1.0, 3.0, 0.0, 7.0]), prior=0.1, prior_orders=1.0)
+    assert rates.tolist() == pytest.approx([0.55, 0.025, 0.1, (2.1 + 0.1) / 8])
+    unchanged = shrink_rate(np.array([0.7, 0.2]), np.array([0.0, 4.0]), prior=0.1, prior_orders=0.0)
+    assert unchanged.tolist() == pytest.approx([0.7, 0.2])
