@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/patron demo
 
 style: $(STAMP)
-	$(BIN)/ruff check patron features models training targeting serving tests benchmarks
+	$(BIN)/ruff check patron features models training targeting serving tests benchmarks notebooks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_features.py

@@ -136,9 +136,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--train-customers", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workdir", type=Path, default=None, help="Keep data and model here (reused).")
     options = parser.parse_args()
 
-    folder = Path(tempfile.mkdtemp(prefix="bench_api_"))
+    folder = options.workdir or Path(tempfile.mkdtemp(prefix="bench_api_"))
+    folder.mkdir(parents=True, exist_ok=True)
     model = train_model(folder, options.train_customers, options.seed)
     customer = typical_customer(model.transactions)
     ours_body, mlflow_body = payloads(model, customer)
@@ -149,6 +151,8 @@ def main() -> None:
         "PATRON_TRACKING_URI": model.tracking_uri,
         "PATRON_MODEL_URI": model.model_uri,
         "MLFLOW_TRACKING_URI": model.tracking_uri,
+        # mlflow serve runs `uvicorn` by name: the venv's bin must be on PATH.
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     ours_port, mlflow_port = free_port(), free_port()
     ours = start(
@@ -156,11 +160,15 @@ def main() -> None:
          "--log-level", "warning", "--no-access-log"],
         env, f"http://127.0.0.1:{ours_port}/readyz", folder / "patron.log",
     )
-    theirs = start(
-        [str(BIN / "mlflow"), "models", "serve", "--env-manager", "local", "-m", model.model_uri,
-         "-h", "127.0.0.1", "-p", str(mlflow_port), "-w", "1"],
-        env, f"http://127.0.0.1:{mlflow_port}/ping", folder / "mlflow.log",
-    )
+    try:
+        theirs = start(
+            [str(BIN / "mlflow"), "models", "serve", "--env-manager", "local", "-m", model.model_uri,
+             "-h", "127.0.0.1", "-p", str(mlflow_port), "-w", "1"],
+            env, f"http://127.0.0.1:{mlflow_port}/ping", folder / "mlflow.log",
+        )
+    except BaseException:
+        stop(ours)
+        raise
     try:
         ours_url = f"http://127.0.0.1:{ours_port}/v1/score"
         mlflow_url = f"http://127.0.0.1:{mlflow_port}/invocations"

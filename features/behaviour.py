@@ -1,180 +1,244 @@
 """Behaviour features per customer: orders, money, returns, rhythm, recent windows and optional-column shares.
 
-Every function works on flat numpy arrays grouped by a customer position (0..n_customers-1); nothing
-loops over customers. Definitions are stated where they are computed, since the model and the
-profitability layer both rely on them.
+Every function works on flat numpy arrays sorted by customer code then time (see
+`features.customer_rows`) and returns one array per feature, indexed by customer code; nothing loops
+over customers. Definitions are stated where they are computed, since the models and the
+profitability layer rely on them.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass
 
-from features.rfm import PurchaseDays
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from features.customer_rows import NS_PER_DAY
+from features.rfm import PurchaseDays, run_starts
 
 WINDOWS_DAYS = (30, 90, 180, 365)
 TREND_DAYS = 90
 
 
-def _group_starts(*keys: np.ndarray) -> np.ndarray:
-    """Boolean mask of the first row of each run of equal keys (arrays already sorted by the keys)."""
-    starts = np.ones(len(keys[0]), dtype=bool)
-    if len(keys[0]):
-        changed = np.zeros(len(keys[0]) - 1, dtype=bool)
-        for key in keys:
-            changed |= key[1:] != key[:-1]
-        starts[1:] = changed
-    return starts
+@dataclass(frozen=True)
+class Orders:
+    """One entry per order, sorted by customer code then the time the order was placed.
+
+    An order is one distinct `order_id` of a customer (rows without an order id: one distinct
+    timestamp); when the log has no `order_id` column, one distinct timestamp.
+    """
+
+    owner: np.ndarray  # int64 customer code
+    value: np.ndarray  # float64 sum of the order's amounts
+    placed_ns: np.ndarray  # int64 earliest timestamp of the order's rows
 
 
-def _safe_ratio(numerator: np.ndarray, denominator: np.ndarray, default: float = 0.0) -> np.ndarray:
+def safe_ratio(numerator: np.ndarray, denominator: np.ndarray, default: float = 0.0) -> np.ndarray:
     """numerator / denominator, with `default` where the denominator is not positive."""
+    numerator, denominator = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
     out = np.full(np.broadcast(numerator, denominator).shape, default, dtype=float)
     np.divide(numerator, denominator, out=out, where=denominator > 0)
     return out
 
 
-def order_features(
-    position: np.ndarray,
-    order_key: np.ndarray,
-    timestamp_ns: np.ndarray,
-    amount: np.ndarray,
-    n_customers: int,
-    as_of_day: int,
-) -> dict[str, np.ndarray]:
-    """Order counts and values from purchase rows (an order = one order id, else one timestamp)."""
-    order = np.lexsort((order_key, position))
-    position, order_key, timestamp_ns, amount = position[order], order_key[order], timestamp_ns[order], amount[order]
-    starts = np.flatnonzero(_group_starts(position, order_key))
+def group_orders(
+    code: np.ndarray, timestamp_ns: np.ndarray, amount: np.ndarray, order_id: pa.ChunkedArray | None
+) -> Orders:
+    """Group rows sorted by (customer, time) into orders (see `Orders`).
+
+    Without order ids, an order is a run of equal timestamps. With them, consecutive rows sharing an
+    id form a run; when each customer's runs carry strictly increasing ids (ids issued in time order,
+    as invoice numbers are) the runs are the distinct orders. Otherwise the ids are factorised and the
+    rows regrouped, which is exact for any log but slower.
+    """
+    if order_id is None:
+        starts = np.flatnonzero(run_starts(code, timestamp_ns))
+        return _orders_from_runs(code, timestamp_ns, amount, starts)
+    if order_id.null_count == 0 and len(code) > 1:
+        changed = pc.not_equal(order_id[1:], order_id[:-1]).to_numpy(zero_copy_only=False)
+        starts_mask = run_starts(code)
+        starts_mask[1:] |= changed
+        starts = np.flatnonzero(starts_mask)
+        run_ids = order_id.take(pa.array(starts))
+        increasing = pc.less(run_ids[:-1], run_ids[1:]).to_numpy(zero_copy_only=False)
+        same_customer = code[starts][1:] == code[starts][:-1]
+        if np.all(increasing | ~same_customer):
+            return _orders_from_runs(code, timestamp_ns, amount, starts)
+    key, _ = pd.factorize(pd.Series(pd.arrays.ArrowExtensionArray(order_id)), sort=False)
+    key = key.astype(np.int64)
+    missing = key < 0
+    if missing.any():
+        # Rows without an order id: one order per distinct timestamp.
+        stamp_key, _ = pd.factorize(timestamp_ns[missing], sort=False)
+        key[missing] = key.max(initial=-1) + 1 + stamp_key
+    regroup = np.lexsort((timestamp_ns, key, code))
+    code, key, stamp, amount = code[regroup], key[regroup], timestamp_ns[regroup], amount[regroup]
+    starts = np.flatnonzero(run_starts(code, key))
+    orders = _orders_from_runs(code, stamp, amount, starts)
+    chronological = np.lexsort((orders.placed_ns, orders.owner))
+    return Orders(orders.owner[chronological], orders.value[chronological], orders.placed_ns[chronological])
+
+
+def _orders_from_runs(code: np.ndarray, stamp: np.ndarray, amount: np.ndarray, starts: np.ndarray) -> Orders:
+    """Orders from the start rows of runs sorted by time within each run."""
     value = np.add.reduceat(amount, starts) if len(starts) else np.zeros(0)
-    placed_ns = np.minimum.reduceat(timestamp_ns, starts) if len(starts) else np.zeros(0, dtype=np.int64)
-    owner = position[starts]
-    placed_day = placed_ns // 86_400_000_000_000
+    return Orders(owner=code[starts], value=value, placed_ns=stamp[starts])
 
-    count = np.bincount(owner, minlength=n_customers).astype(float)
-    gross = np.bincount(owner, weights=value, minlength=n_customers)
-    customer_starts = np.flatnonzero(_group_starts(owner))
+
+def order_features(orders: Orders, n_customers: int, as_of: int) -> dict[str, np.ndarray]:
+    """Orders and money from purchase orders on or before `as_of` (whole days since the epoch).
+
+    order_count = purchase orders; gross_spend = their money; first_order_value = money of the
+    earliest order (the mean when several share its timestamp); max_order_value = money of the
+    largest order; avg_order_value =
+    gross_spend / order_count. orders_Nd and spend_Nd count the orders placed in the last N days
+    (as_of - N < day <= as_of) and their money. spend_trend = (spend of the last 90 days - spend
+    of the 90 days before) / (their sum + 1): in (-1, 1), 0 when flat or when both are zero.
+    """
+    count = np.bincount(orders.owner, minlength=n_customers).astype(float)
+    gross = np.bincount(orders.owner, weights=orders.value, minlength=n_customers)
+    starts = run_starts(orders.owner)
+    first = np.flatnonzero(starts)
     max_value = np.zeros(n_customers)
-    if len(customer_starts):
-        max_value[owner[customer_starts]] = np.maximum.reduceat(value, customer_starts)
-    chronological = np.lexsort((placed_ns, owner))
-    first_rows = chronological[_group_starts(owner[chronological])]
-    first_value = np.zeros(n_customers)
-    first_value[owner[first_rows]] = value[first_rows]
-
+    if len(first):
+        max_value[orders.owner[first]] = np.maximum.reduceat(orders.value, first)
+    # Orders placed at the very first moment (several only when they share the timestamp): their mean.
+    opening = orders.placed_ns == orders.placed_ns[first][np.cumsum(starts) - 1] if len(first) else starts
+    first_value = safe_ratio(
+        np.bincount(orders.owner[opening], weights=orders.value[opening], minlength=n_customers),
+        np.bincount(orders.owner[opening], minlength=n_customers),
+    )
+    placed_day = orders.placed_ns // NS_PER_DAY
     features = {
         "order_count": count,
         "gross_spend": gross,
         "first_order_value": first_value,
         "max_order_value": max_value,
-        "avg_order_value": _safe_ratio(gross, count),
+        "avg_order_value": safe_ratio(gross, count),
     }
     for window in WINDOWS_DAYS:
-        recent = placed_day > as_of_day - window
-        features[f"orders_{window}d"] = np.bincount(owner[recent], minlength=n_customers).astype(float)
-        features[f"spend_{window}d"] = np.bincount(owner[recent], weights=value[recent], minlength=n_customers)
-    before = (placed_day > as_of_day - 2 * TREND_DAYS) & (placed_day <= as_of_day - TREND_DAYS)
-    spend_before = np.bincount(owner[before], weights=value[before], minlength=n_customers)
+        recent = placed_day > as_of - window
+        features[f"orders_{window}d"] = np.bincount(orders.owner[recent], minlength=n_customers).astype(float)
+        features[f"spend_{window}d"] = np.bincount(
+            orders.owner[recent], weights=orders.value[recent], minlength=n_customers
+        )
+    before = (placed_day > as_of - 2 * TREND_DAYS) & (placed_day <= as_of - TREND_DAYS)
+    spend_before = np.bincount(orders.owner[before], weights=orders.value[before], minlength=n_customers)
     spend_last = features[f"spend_{TREND_DAYS}d"]
-    # Bounded in (-1, 1): +1 all recent, -1 all in the 90 days before, 0 flat or no spend in either.
-    features["spend_trend"] = _safe_ratio(spend_last - spend_before, spend_last + spend_before)
+    features["spend_trend"] = (spend_last - spend_before) / (spend_last + spend_before + 1.0)
     return features
 
 
 def return_features(
-    position: np.ndarray, order_key: np.ndarray, amount: np.ndarray, n_customers: int, gross: np.ndarray, orders: np.ndarray
+    returns: Orders, gross: np.ndarray, order_count: np.ndarray, n_customers: int
 ) -> dict[str, np.ndarray]:
-    """Returns: count of return orders, money returned (positive), per-order rate and share of gross spend."""
-    order = np.lexsort((order_key, position))
-    starts = _group_starts(position[order], order_key[order])
-    return_count = np.bincount(position[order][starts], minlength=n_customers).astype(float)
-    return_amount = np.bincount(position, weights=-amount, minlength=n_customers)
+    """Returns on or before `as_of`, grouped into return orders like purchases (`group_orders`).
+
+    return_count = return orders (a cancelled invoice of many lines is one return);
+    return_amount = money returned, positive; net_spend = gross_spend - return_amount;
+    return_rate = return_count / order_count; return_value_share = return_amount / gross_spend.
+    """
+    return_count = np.bincount(returns.owner, minlength=n_customers).astype(float)
+    return_amount = np.bincount(returns.owner, weights=-returns.value, minlength=n_customers)
     return {
+        "net_spend": gross - return_amount,
         "return_count": return_count,
         "return_amount": return_amount,
-        "net_spend": gross - return_amount,
-        "return_rate": _safe_ratio(return_count, orders),
-        "return_value_share": _safe_ratio(return_amount, gross),
+        "return_rate": safe_ratio(return_count, order_count),
+        "return_value_share": safe_ratio(return_amount, gross),
     }
 
 
-def rhythm_features(days: PurchaseDays, as_of_day: int) -> dict[str, np.ndarray]:
-    """Inter-purchase gaps between purchase days, days since last purchase, tenure and the overdue ratio.
+def rhythm_features(days: PurchaseDays, as_of: int) -> dict[str, np.ndarray]:
+    """Inter-purchase gaps between distinct purchase days (per customer in `days.customers` order).
 
-    gap_mean = (last - first purchase day) / repeat days; gap_std is the population standard
-    deviation of the gaps; gap_trend = last gap / gap_mean (1 = on rhythm). With no repeat purchase
-    these are undefined: gap_mean and gap_std are 0 and gap_trend is 1, and `frequency` tells the
-    model which customers these are. overdue_ratio = days_since_last / gap_mean; for one-time
-    buyers gap_mean is replaced by the median gap_mean of repeat customers (the population's rhythm,
-    1 day at least), so the ratio is defined for everyone.
+    days_since_last = as_of - last purchase day; tenure_days = as_of - first purchase day (T in
+    days). gap_mean = (last - first purchase day) / repeat purchase days and gap_std its population
+    standard deviation; gap_trend = last gap / gap_mean (1 = on rhythm, > 1 slowing down).
+    overdue_ratio = days_since_last / gap_mean: how many usual gaps the customer has been away.
+    Without a repeat purchase no gap was observed: gap_mean and gap_std are 0 and gap_trend is 1
+    (`frequency` = 0 tells a model which customers these are), and the overdue ratio uses the
+    customer's own tenure as its gap (the wait so far is a lower bound of the first gap), which
+    makes it 1, or 0 for a first purchase on the as-of day. Every value is per customer: a row
+    never depends on the other customers in the log.
     """
     n = len(days.first)
     last = days.first + days.count - 1
     first_day = days.day[days.first]
     last_day = days.day[last]
     repeats = (days.count - 1).astype(float)
-    owner = np.repeat(np.arange(n), days.count)
     gaps = np.diff(days.day).astype(float)
-    within = owner[1:] == owner[:-1]
-    gap_owner, gaps = owner[1:][within], gaps[within]
-    gap_mean = _safe_ratio((last_day - first_day).astype(float), repeats)
-    mean_square = _safe_ratio(np.bincount(gap_owner, weights=gaps**2, minlength=n), repeats)
+    within = days.customer[1:] == days.customer[:-1]
+    owner = np.repeat(np.arange(n), days.count)[1:][within]
+    gaps = gaps[within]
+    gap_mean = safe_ratio((last_day - first_day).astype(float), repeats)
+    mean_square = safe_ratio(np.bincount(owner, weights=gaps**2, minlength=n), repeats)
     gap_std = np.sqrt(np.clip(mean_square - gap_mean**2, 0.0, None))
-    last_gap = np.zeros(n)
     has_gap = days.count >= 2
-    last_gap[has_gap] = (days.day[last] - days.day[np.maximum(last - 1, 0)])[has_gap]
-    gap_trend = np.where(has_gap, _safe_ratio(last_gap, gap_mean, default=1.0), 1.0)
-    days_since_last = (as_of_day - last_day).astype(float)
-    typical_gap = float(np.median(gap_mean[has_gap])) if has_gap.any() else 1.0
-    rhythm = np.where(has_gap, gap_mean, max(typical_gap, 1.0))
+    last_gap = np.where(has_gap, days.day[last] - days.day[np.maximum(last - 1, 0)], 0).astype(float)
+    days_since_last = (as_of - last_day).astype(float)
+    tenure = (as_of - first_day).astype(float)
+    usual_gap = np.where(has_gap, gap_mean, tenure)
     return {
         "days_since_last": days_since_last,
-        "tenure_days": (as_of_day - first_day).astype(float),
+        "tenure_days": tenure,
         "gap_mean": gap_mean,
         "gap_std": gap_std,
-        "gap_trend": gap_trend,
-        "overdue_ratio": _safe_ratio(days_since_last, np.maximum(rhythm, 1.0)),
+        "overdue_ratio": safe_ratio(days_since_last, usual_gap),
+        "gap_trend": np.where(has_gap, safe_ratio(last_gap, gap_mean, default=1.0), 1.0),
     }
 
 
 def optional_features(
-    position: np.ndarray,
+    code: np.ndarray,
     amount: np.ndarray,
-    n_customers: int,
     gross: np.ndarray,
+    n_customers: int,
     discount: np.ndarray | None = None,
     promo: np.ndarray | None = None,
     category: np.ndarray | None = None,
     cost: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Shares from optional columns of purchase rows; a feature is absent when its column is.
+    """Shares from optional columns over purchase rows on or before as_of; absent column, absent feature.
 
-    discount_share = money given off / (paid + given off); promo_share = share of spend bought on
-    promotion; n_categories and top_category_share = spend share of the customer's top category;
-    margin_rate = (spend - cost) / spend over rows that carry a cost (the data set's overall margin
-    for a customer none of whose rows do).
+    discount_share = money given off / (money paid + given off); promo_share = share of gross
+    spend bought on promotion; n_categories = distinct categories bought; top_category_share =
+    spend share of the customer's top category (0 without categories); margin_rate = (spend -
+    cost) / spend over the rows that carry a cost, and for a customer none of whose rows do, the
+    margin rate of all costed rows in the log (0 when there are none).
     """
     features: dict[str, np.ndarray] = {}
     if discount is not None:
-        given = np.bincount(position, weights=discount, minlength=n_customers)
-        features["discount_share"] = _safe_ratio(given, gross + given)
+        given = np.bincount(code, weights=np.abs(np.nan_to_num(discount)), minlength=n_customers)
+        features["discount_share"] = safe_ratio(given, gross + given)
     if promo is not None:
-        promo_spend = np.bincount(position[promo], weights=amount[promo], minlength=n_customers)
-        features["promo_share"] = _safe_ratio(promo_spend, gross)
+        promo_spend = np.bincount(code[promo], weights=amount[promo], minlength=n_customers)
+        features["promo_share"] = safe_ratio(promo_spend, gross)
     if category is not None:
-        order = np.lexsort((category, position))
-        starts = np.flatnonzero(_group_starts(position[order], category[order]))
-        spend = np.add.reduceat(amount[order], starts) if len(starts) else np.zeros(0)
-        owner = position[order][starts]
-        features["n_categories"] = np.bincount(owner, minlength=n_customers).astype(float)
-        top = np.zeros(n_customers)
-        owner_starts = np.flatnonzero(_group_starts(owner))
-        if len(owner_starts):
-            top[owner[owner_starts]] = np.maximum.reduceat(spend, owner_starts)
-        features["top_category_share"] = _safe_ratio(top, gross)
+        known = category >= 0
+        n_levels = int(category.max(initial=-1)) + 1
+        pair = code[known] * max(n_levels, 1) + category[known]
+        width = max(n_levels, 1)
+        if n_customers * width <= 10_000_000:
+            cells = n_customers * width
+            spend = np.bincount(pair, weights=amount[known], minlength=cells).reshape(n_customers, width)
+            bought = np.bincount(pair, minlength=cells).reshape(n_customers, width)
+            features["n_categories"] = np.count_nonzero(bought, axis=1).astype(float)
+            top = spend.max(axis=1, initial=0.0)
+        else:
+            key, inverse = np.unique(pair, return_inverse=True)
+            spend = np.bincount(inverse, weights=amount[known], minlength=len(key))
+            owner = key // n_levels
+            features["n_categories"] = np.bincount(owner, minlength=n_customers).astype(float)
+            top = np.zeros(n_customers)
+            np.maximum.at(top, owner, spend)
+        features["top_category_share"] = safe_ratio(top, gross)
     if cost is not None:
         known = np.isfinite(cost)
-        spend_known = np.bincount(position[known], weights=amount[known], minlength=n_customers)
-        cost_known = np.bincount(position[known], weights=cost[known], minlength=n_customers)
-        overall = float(_safe_ratio(np.array(spend_known.sum() - cost_known.sum()), np.array(spend_known.sum())))
-        features["margin_rate"] = _safe_ratio(spend_known - cost_known, spend_known, default=overall)
+        spend_known = np.bincount(code[known], weights=amount[known], minlength=n_customers)
+        cost_known = np.bincount(code[known], weights=cost[known], minlength=n_customers)
+        overall = float(safe_ratio(spend_known.sum() - cost_known.sum(), spend_known.sum()))
+        features["margin_rate"] = safe_ratio(spend_known - cost_known, spend_known, default=overall)
     return features

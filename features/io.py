@@ -1,12 +1,20 @@
-"""Every file read and write of Patron's data: tables in (CSV, TSV, whitespace, Parquet, JSON, ...) and out."""
+"""Every file read and write of Patron's data: tables in (CSV, TSV, whitespace, Parquet, JSON, ...) and out.
+
+Text tables are read as strings, so ids keep their leading zeros and the rejects show what the file
+said; the separator is sniffed and a header row detected when not given. Writes go to a temporary
+file in the target folder and are renamed into place, so a reader never sees half a file.
+"""
 
 from __future__ import annotations
 
+import bz2
 import csv
 import gzip
+import io
+import lzma
 import os
+import re
 import tempfile
-from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -14,106 +22,148 @@ import pandas as pd
 from features.errors import DataError
 
 WHITESPACE = r"\s+"
-_TEXT_SUFFIXES = {".csv", ".txt", ".tsv", ".dat", ".psv"}
-_SNIFF_DELIMITERS = ",;\t| "
+_COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd", ".zip": "zip"}
+_TEXT_SUFFIXES = {".csv", ".txt", ".tsv", ".tab", ".dat", ".psv", ".log", ""}
+_PARQUET_SUFFIXES = {".parquet", ".pq"}
+_SEP_ALIASES = {"\\t": "\t", "tab": "\t", "whitespace": WHITESPACE, "space": " ", "comma": ",", "semicolon": ";", "pipe": "|"}
+# A first row made only of numbers, dates and times is data, not a header.
+_DATA_FIELD = re.compile(r"^[+-]?[0-9][0-9.,:/ T+-]*$|^$")
 
 
-def _suffixes(path: Path) -> list[str]:
-    """Lower-case suffixes without a trailing compression suffix (`a.csv.gz` -> ['.csv'])."""
+def _suffixes(path: Path) -> tuple[str, str | None]:
+    """(format suffix, compression) of a file name: `a.csv.gz` -> ('.csv', 'gzip')."""
     suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] in {".gz", ".bz2", ".zst", ".xz", ".zip"}:
-        suffixes = suffixes[:-1]
-    return suffixes
+    compression = None
+    if suffixes and suffixes[-1] in _COMPRESSIONS:
+        compression = _COMPRESSIONS[suffixes.pop()]
+    return (suffixes[-1] if suffixes else ""), compression
 
 
-def _sniff_separator(path: Path) -> str:
-    """Guess the field separator of a text table from its first lines."""
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:  # type: ignore[operator]
-        sample = "".join(handle.readline() for _ in range(20))
-    if not sample.strip():
-        raise DataError(f"{path} is empty")
-    lines = [line for line in sample.splitlines() if line.strip()]
+def _first_lines(path: Path, compression: str | None, count: int = 20) -> list[str]:
+    """The first non-empty lines of a (possibly compressed) text file."""
+    openers = {None: open, "gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
+    if compression not in openers:
+        return []
+    with openers[compression](path, "rt", encoding="utf-8", errors="replace") as handle:  # type: ignore[operator]
+        lines = [handle.readline() for _ in range(count)]
+    return [line.rstrip("\r\n") for line in lines if line.strip()]
+
+
+def normalise_sep(sep: str | None) -> str | None:
+    """A separator as typed on a command line (`\\t`, `tab`, `\\s+`, `whitespace`) as pandas wants it."""
+    if sep is None:
+        return None
+    return _SEP_ALIASES.get(sep.strip().lower() if sep.strip() else sep, sep)
+
+
+def sniff_separator(lines: list[str]) -> str:
+    """Guess the field separator from a file's first lines: `,` `\\t` `;` `|`, else whitespace."""
     for delimiter in ",\t;|":
         counts = {line.count(delimiter) for line in lines}
         if len(counts) == 1 and counts != {0}:
             return delimiter
-    if not any(d in sample for d in ",\t;|"):
+    if not any(d in line for line in lines for d in ",\t;|"):
         return WHITESPACE
     try:
-        delimiter = csv.Sniffer().sniff(sample, delimiters=_SNIFF_DELIMITERS).delimiter
+        delimiter = csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t|").delimiter
     except csv.Error:
         delimiter = ","
-    return WHITESPACE if delimiter == " " else delimiter
+    return delimiter
 
 
-def read_table(path: str | os.PathLike[str], sep: str | None = None, header: bool = True) -> pd.DataFrame:
-    """Read a table of raw values; text formats are read as strings so rejects keep what the file said."""
+def has_header(first_line: str, sep: str) -> bool:
+    """True unless every field of the first line is a number, date or time (then it is data)."""
+    fields = first_line.split() if sep == WHITESPACE else next(csv.reader(io.StringIO(first_line), delimiter=sep))
+    return not all(_DATA_FIELD.match(field.strip().strip('"')) for field in fields)
+
+
+def read_table(path: str | os.PathLike[str], sep: str | None = None, header: bool | None = None) -> pd.DataFrame:
+    """Read a table of raw values; text formats are read as strings.
+
+    Formats by extension: Parquet (`.parquet`, `.pq`, or a folder of them), JSON (`.json`,
+    `.jsonl`, `.ndjson`), Feather/Arrow, Excel, and delimited text (`.csv`, `.tsv`, `.txt`, ...,
+    optionally `.gz`/`.bz2`/`.xz`/`.zst`/`.zip`); other extensions are handed to DuckDB. A text file
+    without a header row (`header=False`, or detected) gets columns named `0`, `1`, ...
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"no such file: {path}")
+    suffix, compression = _suffixes(path)
     if path.is_dir():
-        raise DataError(f"{path} is a directory, not a table file")
-    suffix = (_suffixes(path) or [""])[-1]
+        if not any(path.glob("*.parquet")):
+            raise DataError(f"{path} is a directory without .parquet files; give a table file")
+        suffix = ".parquet"
     try:
-        if suffix in {".parquet", ".pq"}:
-            frame = pd.read_parquet(path)
-            if not header:
-                frame.columns = [str(i) for i in range(frame.shape[1])]
-            return frame
+        if suffix in _PARQUET_SUFFIXES:
+            return pd.read_parquet(path)
         if suffix in {".json", ".jsonl", ".ndjson"}:
-            return pd.read_json(path, lines=suffix != ".json", dtype=False)
-        if suffix in _TEXT_SUFFIXES or suffix == "":
-            if sep is None:
-                sep = "\t" if suffix == ".tsv" else _sniff_separator(path)
-            frame = pd.read_csv(
-                path,
-                sep=sep,
-                header=0 if header else None,
-                dtype=str,
-                keep_default_na=False,
-                na_values=[""],
-                engine="c" if sep == WHITESPACE or len(sep) == 1 else "python",
-                skipinitialspace=True,
-            )
-            frame.columns = [str(c).strip() for c in frame.columns]
-            return frame
+            return pd.read_json(path, lines=suffix != ".json", dtype=False, compression=compression)
+        if suffix in {".feather", ".arrow", ".ipc"}:
+            return pd.read_feather(path)
+        if suffix in {".xlsx", ".xls"}:
+            return pd.read_excel(path, dtype=str)
+        if suffix in _TEXT_SUFFIXES:
+            return _read_text(path, compression, normalise_sep(sep), header, tab=suffix in {".tsv", ".tab"})
         return _read_with_duckdb(path)
     except DataError:
         raise
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError) as exc:
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError, ImportError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"cannot read {path}: {reason}") from exc
+        raise DataError(f"cannot read {path}: {reason}") from None
+
+
+def _read_text(path: Path, compression: str | None, sep: str | None, header: bool | None, tab: bool) -> pd.DataFrame:
+    """A delimited text file as strings (separator sniffed and header detected when not given)."""
+    lines = _first_lines(path, compression)
+    if compression in (None, "gzip", "bz2", "xz") and not lines:
+        raise DataError(f"{path} is empty")
+    if sep is None:
+        sep = "\t" if tab else (sniff_separator(lines) if lines else ",")
+    if header is None:
+        header = has_header(lines[0], sep) if lines else True
+    whitespace = sep == WHITESPACE
+    frame = pd.read_csv(
+        path,
+        sep=sep,
+        header=0 if header else None,
+        dtype=str,
+        keep_default_na=False,
+        na_values=[""],
+        compression=compression,
+        engine="c" if whitespace or len(sep) == 1 else "python",
+        skipinitialspace=not whitespace,
+        encoding_errors="replace",
+    )
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
 
 
 def _read_with_duckdb(path: Path) -> pd.DataFrame:
-    """Read any other format DuckDB understands (e.g. .csv.zst, .ndjson variants)."""
+    """Read any other format DuckDB detects (text columns stay text)."""
     import duckdb
 
+    escaped = str(path).replace("'", "''")
     try:
-        return duckdb.sql("SELECT * FROM read_auto(?)", params=[str(path)]).df()  # type: ignore[call-arg]
-    except Exception:  # noqa: BLE001 - fall back to DuckDB's own format detection
-        try:
-            escaped = str(path).replace("'", "''")
-            return duckdb.sql(f"SELECT * FROM '{escaped}'").df()
-        except Exception as exc:  # noqa: BLE001
-            raise DataError(f"cannot read {path}: unknown format ({exc.__class__.__name__})") from exc
+        return duckdb.sql(f"SELECT * FROM '{escaped}'").df()
+    except duckdb.Error as exc:
+        raise DataError(f"cannot read {path}: not a format Patron or DuckDB knows ({exc.__class__.__name__})") from None
 
 
 def write_table(frame: pd.DataFrame, path: str | os.PathLike[str], index: bool = False) -> Path:
-    """Write CSV or Parquet (by extension) to a temporary file, then rename it into place."""
+    """Write CSV, TSV or Parquet (by extension, `.csv.gz` compressed) atomically: temp file, then rename."""
     path = Path(path)
+    suffix, compression = _suffixes(path)
+    if suffix not in {".csv", ".tsv", *_PARQUET_SUFFIXES} or (compression and suffix in _PARQUET_SUFFIXES):
+        raise DataError(f"cannot write {path}: use a .csv, .csv.gz, .tsv or .parquet file name")
     path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = (_suffixes(path) or [""])[-1]
-    if suffix not in {".csv", ".parquet", ".pq", ".tsv"}:
-        raise DataError(f"cannot write {path}: use a .csv, .tsv or .parquet file name")
     handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     try:
-        if suffix in {".parquet", ".pq"}:
+        if suffix in _PARQUET_SUFFIXES:
             frame.to_parquet(tmp_name, index=index, compression="zstd")
         else:
-            frame.to_csv(tmp_name, index=index, sep="\t" if suffix == ".tsv" else ",")
+            frame.to_csv(tmp_name, index=index, sep="\t" if suffix == ".tsv" else ",", compression=compression)
+        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -121,8 +171,8 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike[str], index: bool =
     return path
 
 
-def positional_header(mapping: dict[str, str] | None) -> bool:
-    """True when the file has a header: a mapping given wholly by column numbers means it has none."""
-    sources: Iterable[str] = (mapping or {}).values()
-    sources = list(sources)
-    return not (sources and all(source.isdigit() for source in sources))
+def _umask() -> int:
+    """The process's file mode creation mask."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

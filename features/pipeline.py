@@ -3,29 +3,65 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from features.behaviour import optional_features, order_features, return_features, rhythm_features
+from features.behaviour import (
+    WINDOWS_DAYS,
+    group_orders,
+    optional_features,
+    order_features,
+    return_features,
+    rhythm_features,
+)
+from features.customer_rows import NS_PER_DAY, CustomerRows, as_of_day, sort_rows
 from features.errors import DataError
-from features.labels import holdout_labels
-from features.rfm import purchase_days, rfm
+from features.labels import LABEL_COLUMNS, holdout_labels
+from features.rfm import RFM_COLUMNS, past_purchase_days, rfm
 
-NS_PER_DAY = 86_400_000_000_000
-RFM_COLUMNS = ("frequency", "recency", "T", "monetary_value")
-LABEL_COLUMNS = ("churned", "holdout_purchases", "holdout_net_spend")
+logger = logging.getLogger(__name__)
+
+BEHAVIOUR_COLUMNS = (
+    "order_count",
+    "gross_spend",
+    "net_spend",
+    "return_count",
+    "return_amount",
+    "return_rate",
+    "return_value_share",
+    "first_order_value",
+    "max_order_value",
+    "avg_order_value",
+)
+OPTIONAL_COLUMNS = ("discount_share", "promo_share", "n_categories", "top_category_share", "margin_rate")
+RHYTHM_COLUMNS = ("days_since_last", "tenure_days", "gap_mean", "gap_std", "overdue_ratio", "gap_trend")
+WINDOW_COLUMNS = (
+    *(f"orders_{w}d" for w in WINDOWS_DAYS),
+    *(f"spend_{w}d" for w in WINDOWS_DAYS),
+    "spend_trend",
+)
+FEATURE_COLUMNS = (*RFM_COLUMNS, *BEHAVIOUR_COLUMNS, *OPTIONAL_COLUMNS, *RHYTHM_COLUMNS, *WINDOW_COLUMNS)
+"""Every feature column in output order (optional ones only when their source column is present)."""
+_OPTIONAL_SOURCES = {
+    "discount_share": "discount",
+    "promo_share": "promo",
+    "n_categories": "category",
+    "top_category_share": "category",
+    "margin_rate": "cost",
+}
 
 
-def to_day(value: str | dt.date | pd.Timestamp) -> int:
-    """A date as whole days since 1970-01-01 (the time of day is dropped)."""
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"not a date: {value!r} (use YYYY-MM-DD)") from exc
-    if pd.isna(stamp):
-        raise DataError(f"not a date: {value!r} (use YYYY-MM-DD)")
-    return int(stamp.normalize().value // NS_PER_DAY)
+def feature_columns(transactions: pd.DataFrame, horizon_days: int | None = None) -> list[str]:
+    """The columns `build_features` returns for this log (optional features need their source column)."""
+    columns = [
+        name
+        for name in FEATURE_COLUMNS
+        if name not in _OPTIONAL_SOURCES or _OPTIONAL_SOURCES[name] in transactions.columns
+    ]
+    return columns + (list(LABEL_COLUMNS) if horizon_days is not None else [])
 
 
 def build_features(
@@ -36,100 +72,100 @@ def build_features(
 ) -> pd.DataFrame:
     """Point-in-time features of every customer with a purchase on or before `as_of` (inclusive).
 
-    Only rows on or before `as_of` shape the features; with `horizon_days`, the label columns come
-    from rows in (as_of, as_of + horizon_days] only. Columns are listed in ARCHITECTURE.md.
+    `as_of` is the last observed day (its time of day is ignored), exactly lifetimes'
+    `observation_period_end`: only rows on or before it shape the features. With `horizon_days`,
+    the label columns (`churned`, `holdout_purchases`, `holdout_net_spend`) come from the rows in
+    (as_of, as_of + horizon_days] only, and the log must reach as_of + horizon_days. The frame is
+    indexed by customer_id in ascending order, float64 except `churned` (int64), free of NaN and
+    inf; a log with no purchase by `as_of` gives an empty frame with the same columns. Column
+    definitions: `features.rfm.rfm`, `features.behaviour` (ARCHITECTURE.md lists the names).
     """
     if time_unit_days not in (1, 7):
-        raise DataError("time_unit_days must be 1 (days) or 7 (weeks)")
-    as_of_day = to_day(as_of)
-    timestamp_ns = transactions["timestamp"].to_numpy(dtype="datetime64[ns]").view(np.int64)
-    day = timestamp_ns // NS_PER_DAY
-    amount = transactions["amount"].to_numpy(dtype=float)
-    is_return = transactions["is_return"].to_numpy(dtype=bool)
-    codes, ids = pd.factorize(transactions["customer_id"], sort=False)
-    codes = codes.astype(np.int64)
-
-    past = day <= as_of_day
-    bought = past & ~is_return
-    if not bought.any():
-        raise DataError(f"no purchases on or before {pd.Timestamp(as_of).date()}: nothing to build features from")
-    days = purchase_days(codes[bought], day[bought], amount[bought])
-    n = len(days.customers)
-    position_of = np.full(len(ids), -1, dtype=np.int64)
-    position_of[days.customers] = np.arange(n)
-    position = position_of[codes]
-
-    columns: dict[str, np.ndarray] = dict(rfm(days, as_of_day, time_unit_days))
-    order_key = _order_keys(transactions, timestamp_ns)
-    orders = order_features(position[bought], order_key[bought], timestamp_ns[bought], amount[bought], n, as_of_day)
-    columns.update(orders)
-    returned = past & is_return & (position >= 0)
-    columns.update(
-        return_features(position[returned], order_key[returned], amount[returned], n, orders["gross_spend"], orders["order_count"])
-    )
-    columns.update(rhythm_features(days, as_of_day))
-    columns.update(
-        optional_features(
-            position[bought],
-            amount[bought],
-            n,
-            orders["gross_spend"],
-            discount=_column(transactions, "discount", bought),
-            promo=_column(transactions, "promo", bought, dtype=bool),
-            category=_category_codes(transactions, bought),
-            cost=_column(transactions, "cost", bought),
-        )
-    )
+        raise DataError(f"time_unit_days must be 1 (days) or 7 (weeks), got {time_unit_days}")
+    if horizon_days is not None and horizon_days < 1:
+        raise DataError(f"horizon_days must be at least 1, got {horizon_days}")
+    end = as_of_day(as_of)
+    columns = feature_columns(transactions, horizon_days)
+    if transactions.empty:
+        return _empty(columns)
+    rows = sort_rows(transactions)
     if horizon_days is not None:
-        columns.update(_labels(transactions, day, amount, is_return, position, as_of_day, horizon_days, n))
+        _check_horizon(rows, end, horizon_days)
 
-    index = pd.Index(np.asarray(ids, dtype=object)[days.customers], name="customer_id", dtype=object)
-    features = pd.DataFrame(columns, index=index)
-    return features.sort_index(kind="stable")
+    days = past_purchase_days(rows, end)
+    buyers = days.customers
+    if len(buyers) == 0:
+        return _empty(columns)
+    values: dict[str, np.ndarray] = dict(rfm(days, end, time_unit_days))
+    values.update(rhythm_features(days, end))
+
+    past = rows.day <= end
+    bought = past & ~rows.is_return
+    returned = past & rows.is_return
+    order_id = rows.strings("order_id")
+    n = rows.n_customers
+    purchases = group_orders(
+        rows.code[bought],
+        rows.timestamp_ns[bought],
+        rows.amount[bought],
+        None if order_id is None else order_id.filter(pa.array(bought)),
+    )
+    per_code = order_features(purchases, n, end)
+    returns = group_orders(
+        rows.code[returned],
+        rows.timestamp_ns[returned],
+        rows.amount[returned],
+        None if order_id is None else order_id.filter(pa.array(returned)),
+    )
+    per_code.update(return_features(returns, per_code["gross_spend"], per_code["order_count"], n))
+    per_code.update(_optional(rows, bought, per_code["gross_spend"]))
+    if horizon_days is not None:
+        per_code.update(holdout_labels(rows, end, horizon_days))
+    values.update({name: array[buyers] for name, array in per_code.items()})
+
+    _check_finite(values)
+    data = {name: values[name].astype(np.int64 if name == "churned" else float, copy=False) for name in columns}
+    return pd.DataFrame(data, index=rows.ids[buyers], copy=False)
 
 
-def _labels(
-    transactions: pd.DataFrame,
-    day: np.ndarray,
-    amount: np.ndarray,
-    is_return: np.ndarray,
-    position: np.ndarray,
-    as_of_day: int,
-    horizon_days: int,
-    n: int,
-) -> dict[str, np.ndarray]:
-    """Labels from (as_of, as_of + H], refusing a window the data does not cover."""
-    if horizon_days < 1:
-        raise DataError("horizon_days must be at least 1")
-    end_day = as_of_day + horizon_days
-    last_day = int(day.max())
-    if last_day < end_day:
+def _optional(rows: CustomerRows, bought: np.ndarray, gross: np.ndarray) -> dict[str, np.ndarray]:
+    """Features of the optional columns the log has, from its purchase rows on or before as_of."""
+    discount = rows.column("discount", float)
+    promo = rows.column("promo", bool)
+    category = rows.category_codes("category")
+    cost = rows.column("cost", float)
+    return optional_features(
+        rows.code[bought],
+        rows.amount[bought],
+        gross,
+        rows.n_customers,
+        discount=None if discount is None else discount[bought],
+        promo=None if promo is None else promo[bought],
+        category=None if category is None else category[bought],
+        cost=None if cost is None else cost[bought],
+    )
+
+
+def _check_horizon(rows: CustomerRows, end: int, horizon_days: int) -> None:
+    """Refuse labels for a window the log does not cover (every customer would look churned)."""
+    last_day = int(rows.day.max())
+    if last_day < end + horizon_days:
+        needed = pd.Timestamp((end + horizon_days) * NS_PER_DAY).date()
         raise DataError(
-            f"labels for {horizon_days} days after the as-of date need data through "
-            f"{pd.Timestamp(end_day * NS_PER_DAY).date()}, but the data ends on {pd.Timestamp(last_day * NS_PER_DAY).date()}"
+            f"labels for {horizon_days} days after the as-of date need data through {needed}, "
+            f"but the data ends on {pd.Timestamp(last_day * NS_PER_DAY).date()}; choose an earlier --as-of"
         )
-    window = (day > as_of_day) & (day <= end_day) & (position >= 0)
-    return holdout_labels(position[window], day[window], amount[window], is_return[window], n)
 
 
-def _order_keys(transactions: pd.DataFrame, timestamp_ns: np.ndarray) -> np.ndarray:
-    """An order is one order id when the data has them (else one timestamp), per customer."""
-    if "order_id" in transactions.columns:
-        keys, _ = pd.factorize(transactions["order_id"].fillna("").astype(str), sort=False)
-        return keys.astype(np.int64)
-    return timestamp_ns
+def _check_finite(values: dict[str, np.ndarray]) -> None:
+    """The pipeline's promise at its edge: every value is a finite number."""
+    bad = [name for name, array in values.items() if not np.isfinite(array).all()]
+    if bad:
+        raise DataError(f"non-finite feature values in {bad}; the transactions hold non-finite amounts or costs")
 
 
-def _column(transactions: pd.DataFrame, name: str, rows: np.ndarray, dtype: type = float) -> np.ndarray | None:
-    """An optional column's values on `rows`, or None when the data lacks it."""
-    if name not in transactions.columns:
-        return None
-    return transactions[name].to_numpy(dtype=dtype)[rows]
-
-
-def _category_codes(transactions: pd.DataFrame, rows: np.ndarray) -> np.ndarray | None:
-    """Integer codes of the category column on `rows` (missing categories are one code), or None."""
-    if "category" not in transactions.columns:
-        return None
-    codes, _ = pd.factorize(transactions["category"].fillna("").astype(str), sort=False)
-    return codes.astype(np.int64)[rows]
+def _empty(columns: list[str]) -> pd.DataFrame:
+    """The feature frame of a log with no customer to describe."""
+    frame = pd.DataFrame({name: np.zeros(0, dtype=np.int64 if name == "churned" else float) for name in columns})
+    frame.index = pd.Index([], dtype="str", name="customer_id")
+    return frame

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pandera.pandas as pa
 
 REQUIRED_FIELDS = ("customer_id", "timestamp")
@@ -26,11 +28,16 @@ FLAG_FIELDS = ("is_return", "promo")
 REJECT_REASONS = ("missing_customer_id", "bad_timestamp", "bad_amount", "zero_amount", "duplicate")
 """Why a row can be rejected, in the order they are checked: a row carries the first that applies."""
 
+
+def _finite(values: pd.Series) -> pd.Series:
+    return pd.Series(np.isfinite(values.to_numpy(dtype=float)), index=values.index)
+
+
 TRANSACTIONS_SCHEMA = pa.DataFrameSchema(
     {
         "customer_id": pa.Column(str, nullable=False, checks=pa.Check.str_length(min_value=1)),
         "timestamp": pa.Column("datetime64[ns]", nullable=False),
-        "amount": pa.Column(float, nullable=False, checks=pa.Check(lambda s: s != 0, error="amount is zero")),
+        "amount": pa.Column(float, nullable=False, checks=pa.Check(_finite, error="amount is not finite")),
         "is_return": pa.Column(bool, nullable=False),
         "order_id": pa.Column(str, nullable=True, required=False),
         "quantity": pa.Column(float, nullable=True, required=False),
@@ -41,6 +48,10 @@ TRANSACTIONS_SCHEMA = pa.DataFrameSchema(
         "cost": pa.Column(float, nullable=True, required=False),
         "promo": pa.Column(bool, nullable=False, required=False),
     },
+    checks=[
+        pa.Check(lambda df: (df["amount"] > 0) | df["is_return"], error="a purchase with an amount <= 0"),
+        pa.Check(lambda df: (df["amount"] <= 0) | ~df["is_return"], error="a return with a positive amount"),
+    ],
     strict=True,
     coerce=False,
     name="transactions",

@@ -1,15 +1,37 @@
 """Synthetic transaction logs from the BG/NBD + Gamma-Gamma generative process, with known ground truth.
 
-Each customer i makes a first purchase at a uniformly drawn day, then repeat purchases as a Poisson
-process with rate lambda_i ~ Gamma(r, alpha) per day; after each repeat purchase it drops out with
-probability p_i ~ Beta(a, b) (Fader, Hardie & Lee 2005). Order values are Gamma(p, nu_i) with
-nu_i ~ Gamma(q, v) (Gamma-Gamma, Fader, Hardie & Lee 2005b). On top of the textbook process each
-customer has a return propensity (a small share are heavy returners), a promotion affinity, a
-preferred category and a channel, so every optional field of the data contract is exercised.
+Customer i makes a first purchase at a time drawn uniformly over the first two thirds of the
+period (staggered cohorts), then repeat purchases as a Poisson process with rate
+lambda_i ~ Gamma(r, alpha) per day; after each repeat purchase it drops out for good with
+probability p_i ~ Beta(a, b) (Fader, Hardie & Lee 2005, "Counting your customers the easy way").
+Order values are Gamma(p, nu_i) with nu_i ~ Gamma(q, v), so the mean order value of customer i is
+p / nu_i (Fader, Hardie & Lee 2005, "RFM and CLV: using iso-value curves", the Gamma-Gamma model).
 
-Vectorised: the repeat purchases of a customer alive for W days are the first min(N_i, K_i) of
-K_i ~ Poisson(lambda_i W) uniform arrival times, N_i ~ Geometric(p_i) being the purchase after which
-it drops out; no loop over customers.
+On top of the textbook process, every optional field of the data contract is exercised: each
+order has a unique `order_id` (`<customer_id>-<n>` for its n-th order), a `category` (60% the customer's
+preferred one), `quantity` and `unit_price`, a `cost` (margin about `margin_rate`), and a
+`promo` flag with a `discount` (each customer has a promotion affinity); each customer has a
+`channel` and a return propensity rho_i: an order is returned in full with probability rho_i,
+2 to 30 days later, as a row with the same order id and a negative amount. About
+`heavy_returner_share` of the customers are heavy returners (rho ~ Beta(8, 4)), the rest return
+rarely (rho ~ Beta(1, 14)).
+
+Ground truth, from the generator's own economics (defaults: margin 0.3, handling 5.0 per returned
+order, service 1.0 per order)::
+
+    profit_per_order = margin_rate * mean_order_value * (1 - rho) - service_cost_per_order
+                       - rho * return_handling_cost
+    unprofitable     = profit_per_order < 0
+
+i.e. the margin of the orders a customer keeps, minus the cost of serving every order and of
+handling its returns. A customer with a negative expected profit per order loses money on every
+order, however many it places; most heavy returners are such customers.
+
+Vectorised, no loop over customers: given K_i ~ Poisson(lambda_i W_i) arrivals in the customer's
+window W_i and N_i ~ Geometric(p_i) purchases before dropping out, the kept repeat times are the
+first M_i = min(K_i, N_i) order statistics of K_i uniforms on (0, W_i), drawn directly as
+W_i S_j / (S_M + G) with S_j cumulative sums of unit exponentials and G ~ Gamma(K_i + 1 - M_i):
+no sort is needed.
 """
 
 from __future__ import annotations
@@ -18,16 +40,31 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-CATEGORIES = np.array(["books", "music", "video", "games", "home", "garden", "fashion", "toys"], dtype=object)
-CHANNELS = np.array(["web", "app", "marketplace"], dtype=object)
+NS_PER_DAY = 86_400_000_000_000
+NS_PER_SECOND = 1_000_000_000
+CATEGORIES = ("books", "music", "video", "games", "home", "garden", "fashion", "toys")
+CHANNELS = ("web", "app", "marketplace")
+CHANNEL_SHARES = (0.6, 0.3, 0.1)
 MAX_EXPECTED_REPEATS = 400.0
-"""Cap on lambda_i * W, so one extreme draw cannot blow up the log."""
+"""Cap on lambda_i * W_i, so one extreme draw cannot blow up the log."""
 
 
 @dataclass(frozen=True)
 class GeneratorParams:
-    """Population parameters of the generator (days as the time unit)."""
+    """Population parameters of the generator (days as the time unit) and its economics.
+
+    Attributes
+    ----------
+    r, alpha : Gamma shape and rate of the purchase rate lambda (per day).
+    a, b : Beta parameters of the dropout probability p.
+    p, q, v : Gamma-Gamma spend parameters (order value ~ Gamma(p, nu), nu ~ Gamma(q, v)).
+    margin_rate, return_handling_cost, service_cost_per_order : economics behind `unprofitable`.
+    heavy_returner_share : share of customers with a high return propensity.
+    promo_discount : discount of a promotional order, as a share of its list price.
+    """
 
     r: float = 0.8
     alpha: float = 40.0
@@ -45,7 +82,16 @@ class GeneratorParams:
 
 @dataclass
 class SyntheticData:
-    """A generated log (`transactions`, contract columns) and its `customers` ground truth."""
+    """A generated log and its ground truth.
+
+    Attributes
+    ----------
+    transactions : the log in the contract's columns, sorted by customer_id then timestamp.
+    customers : ground truth indexed by customer_id: lambda_, p_dropout, gg_p, nu,
+        mean_order_value, return_propensity, heavy_returner, promo_affinity, channel,
+        first_purchase, dropout_time (NaT when still alive at the end), repeat_purchases,
+        profit_per_order and unprofitable (formula in the module docstring).
+    """
 
     transactions: pd.DataFrame
     customers: pd.DataFrame
@@ -58,15 +104,16 @@ def generate_transactions(
     end: str = "2023-12-31",
     params: GeneratorParams | None = None,
 ) -> SyntheticData:
-    """Generate a realistic, reproducible transaction log of `n_customers` with known parameters."""
+    """Generate a reproducible transaction log of `n_customers` from `start` to `end` (inclusive days)."""
     if n_customers < 1:
-        raise ValueError("n_customers must be at least 1")
+        raise ValueError(f"n_customers must be at least 1, got {n_customers}")
     params = params or GeneratorParams()
     rng = np.random.default_rng(seed)
-    start_day = int(pd.Timestamp(start).value // 86_400_000_000_000)
-    span = int((pd.Timestamp(end) - pd.Timestamp(start)).days) + 1
-    if span < 30:
-        raise ValueError("the generated period must cover at least 30 days")
+    start_ns = pd.Timestamp(start).normalize().as_unit("ns").value
+    end_ns = pd.Timestamp(end).normalize().as_unit("ns").value + NS_PER_DAY - NS_PER_SECOND
+    span_days = (end_ns - start_ns) / NS_PER_DAY
+    if span_days < 30:
+        raise ValueError(f"the period {start} .. {end} must cover at least 30 days")
 
     n = n_customers
     rate = rng.gamma(params.r, 1.0 / params.alpha, n)
@@ -77,110 +124,123 @@ def generate_transactions(
     return_propensity = np.where(heavy, rng.beta(8.0, 4.0, n), rng.beta(1.0, 14.0, n))
     promo_affinity = rng.beta(2.0, 8.0, n)
     preferred = rng.integers(0, len(CATEGORIES), n)
-    channel = CHANNELS[rng.choice(len(CHANNELS), n, p=[0.6, 0.3, 0.1])]
-    # First purchases spread over the first two thirds of the period, so everyone has some history.
-    first_day = rng.integers(0, max(1, (2 * span) // 3), n)
-    window = (span - 1 - first_day).astype(float)
+    channel = rng.choice(len(CHANNELS), n, p=CHANNEL_SHARES)
 
-    expected = np.minimum(rate * window, MAX_EXPECTED_REPEATS)
-    arrivals = rng.poisson(expected)
+    # First purchase (in days from the start) over the first two thirds of the period.
+    first = rng.random(n) * (2.0 * span_days / 3.0)
+    window = span_days - first
+    arrivals = rng.poisson(np.minimum(rate * window, MAX_EXPECTED_REPEATS))
     lifetime_purchases = rng.geometric(dropout)
     repeats = np.minimum(arrivals, lifetime_purchases)
-    # The customer's repeat times: the `repeats` smallest of `arrivals` uniforms on (0, window).
-    owner = np.repeat(np.arange(n), arrivals)
-    offsets = rng.random(len(owner)) * window[owner]
-    order = np.lexsort((offsets, owner))
-    owner, offsets = owner[order], offsets[order]
-    rank = np.arange(len(owner)) - np.repeat(np.cumsum(arrivals) - arrivals, arrivals)
-    keep = rank < repeats[owner]
-    owner, offsets = owner[keep], offsets[keep]
+    died = lifetime_purchases <= arrivals
 
-    order_owner = np.concatenate([np.arange(n), owner])
-    order_day = np.concatenate([first_day.astype(float), first_day[owner] + np.ceil(offsets)])
-    order_day = np.minimum(order_day, span - 1).astype(np.int64)
-    seconds = rng.integers(8 * 3600, 22 * 3600, len(order_owner))
-    sort = np.lexsort((seconds, order_day, order_owner))
-    order_owner, order_day, seconds = order_owner[sort], order_day[sort], seconds[sort]
-    n_orders = len(order_owner)
+    # Orders in (customer, time) order: each customer's first purchase, then its kept repeats.
+    per_customer = 1 + repeats
+    n_orders = int(per_customer.sum())
+    owner = np.repeat(np.arange(n), per_customer)
+    group_start = np.cumsum(per_customer) - per_customer
+    is_first = np.zeros(n_orders, dtype=bool)
+    is_first[group_start] = True
+    gaps = rng.standard_exponential(n_orders)
+    gaps[is_first] = 0.0
+    cumulative = np.cumsum(gaps)
+    cumulative -= np.repeat(cumulative[group_start], per_customer)
+    # Uniform order statistics: S_j / S_{K+1}, with S_{K+1} = S_M + Gamma(K + 1 - M).
+    total = cumulative[group_start + repeats] + rng.standard_gamma(arrivals + 1 - repeats)
+    offset_days = window[owner] * cumulative / total[owner]
+    order_ns = start_ns + ((first[owner] + offset_days) * NS_PER_DAY).astype(np.int64)
+    # Whole seconds, like a shop's clock; keeps the merge key below exact.
+    order_ns = np.minimum(order_ns, end_ns) // NS_PER_SECOND * NS_PER_SECOND
 
-    value = rng.gamma(params.p, 1.0 / nu[order_owner])
-    value = np.round(np.maximum(value, 0.5), 2)
-    promo = rng.random(n_orders) < promo_affinity[order_owner]
+    value = np.round(np.maximum(rng.gamma(params.p, 1.0 / nu[owner]), 0.5), 2)
+    promo = rng.random(n_orders) < promo_affinity[owner]
     discount = np.round(np.where(promo, value * params.promo_discount / (1 - params.promo_discount), 0.0), 2)
-    category = np.where(rng.random(n_orders) < 0.6, preferred[order_owner], rng.integers(0, len(CATEGORIES), n_orders))
-    quantity = rng.integers(1, 4, n_orders)
+    category = np.where(rng.random(n_orders) < 0.6, preferred[owner], rng.integers(0, len(CATEGORIES), n_orders))
+    quantity = rng.integers(1, 4, n_orders).astype(float)
     cost = np.round(value * (1.0 - params.margin_rate) * rng.uniform(0.9, 1.1, n_orders), 2)
-    order_id = np.arange(1, n_orders + 1)
-    timestamp = (start_day + order_day) * 86_400_000_000_000 + seconds * 1_000_000_000
+    # The customer's n-th order is `<customer_id>-<n>`: unique, increasing with time per customer.
+    order_number = np.arange(1, n_orders + 1) - np.repeat(group_start, per_customer)
 
-    returned = rng.random(n_orders) < return_propensity[order_owner]
-    return_delay = rng.integers(2, 30, n_orders)
-    returned &= order_day + return_delay <= span - 1
+    returned = rng.random(n_orders) < return_propensity[owner]
+    return_ns = order_ns + rng.integers(2 * 86_400, 30 * 86_400, n_orders) * NS_PER_SECOND
+    returned &= return_ns <= end_ns
     ret = np.flatnonzero(returned)
-    return_ts = timestamp[ret] + return_delay[ret] * 86_400_000_000_000
 
-    all_ts = np.concatenate([timestamp, return_ts])
-    all_owner = np.concatenate([order_owner, order_owner[ret]])
-    chronological = np.lexsort((all_ts, all_owner))
-    rows = np.concatenate([np.arange(n_orders), ret])[chronological]
-    is_return = np.concatenate([np.zeros(n_orders, bool), np.ones(len(ret), bool)])[chronological]
+    # Merge the returns into (customer, time) order: two sorted runs, so a stable sort is a merge.
+    seconds = (np.concatenate([order_ns, return_ns[ret]]) - start_ns) // NS_PER_SECOND
+    span_seconds = int((end_ns - start_ns) // NS_PER_SECOND) + 1
+    key = np.concatenate([owner, owner[ret]]).astype(np.int64) * span_seconds + seconds
+    rows = np.argsort(key, kind="stable")
+    source = np.concatenate([np.arange(n_orders), ret])[rows]
+    is_return = rows >= n_orders
     sign = np.where(is_return, -1.0, 1.0)
-    ids = _customer_ids(n)
+    row_owner = owner[source]
+    customer_ids = _zero_padded("C", np.arange(1, n + 1))
+    row_customer = customer_ids.take(pa.array(row_owner))
+    width = len(str(int(order_number.max())))
+    suffixes = pa.array([f"-{i:0{width}d}" for i in range(10**width)])
+    order_id = pc.binary_join_element_wise(row_customer, suffixes.take(pa.array(order_number[source])), "")
     transactions = pd.DataFrame(
         {
-            "customer_id": ids[order_owner[rows]],
-            "timestamp": all_ts[chronological].astype("datetime64[ns]"),
-            "amount": sign * value[rows],
-            "order_id": order_id[rows].astype(str).astype(object),
-            "quantity": quantity[rows].astype(float),
-            "unit_price": np.round(value[rows] / quantity[rows], 4),
-            "category": CATEGORIES[category[rows]],
-            "discount": np.where(is_return, 0.0, discount[rows]),
+            "customer_id": pd.array(row_customer, dtype="str"),
+            "timestamp": np.where(is_return, return_ns[source], order_ns[source]).astype("datetime64[ns]"),
+            "amount": sign * value[source],
             "is_return": is_return,
-            "channel": channel[order_owner[rows]],
-            "cost": sign * cost[rows],
-            "promo": promo[rows] & ~is_return,
+            "order_id": pd.array(order_id, dtype="str"),
+            "quantity": quantity[source],
+            "unit_price": np.round(value[source] / quantity[source], 4),
+            "category": _strings(pa.array(CATEGORIES), category[source]),
+            "channel": _strings(pa.array(CHANNELS), channel[row_owner]),
+            "discount": np.where(is_return, 0.0, discount[source]),
+            "cost": sign * cost[source],
+            "promo": promo[source] & ~is_return,
         }
     )
 
-    # Expected profit of one order: margin on what is kept, minus service, minus handling of returns.
+    dropout_ns = order_ns[group_start + repeats]
     profit_per_order = (
         params.margin_rate * mean_order * (1.0 - return_propensity)
         - params.service_cost_per_order
         - return_propensity * params.return_handling_cost
     )
-    dropout_day = np.full(n, np.nan)
-    died = lifetime_purchases <= arrivals
-    dropout_day[died] = first_day[died] + np.ceil(_nth_arrival(owner, offsets, repeats, n)[died])
     customers = pd.DataFrame(
         {
             "lambda_": rate,
             "p_dropout": dropout,
+            "gg_p": np.full(n, params.p),
             "nu": nu,
             "mean_order_value": mean_order,
             "return_propensity": return_propensity,
             "heavy_returner": heavy,
             "promo_affinity": promo_affinity,
-            "first_purchase": pd.to_datetime((start_day + first_day) * 86_400_000_000_000),
-            "dropout_date": pd.to_datetime(start_day + dropout_day, unit="D"),
+            "channel": _strings(pa.array(CHANNELS), channel),
+            "first_purchase": order_ns[group_start].astype("datetime64[ns]"),
+            "dropout_time": pd.to_datetime(np.where(died, dropout_ns, np.iinfo(np.int64).min).astype("datetime64[ns]")),
+            "repeat_purchases": repeats.astype(np.int64),
             "profit_per_order": profit_per_order,
             "unprofitable": profit_per_order < 0,
         },
-        index=pd.Index(ids, name="customer_id"),
+        index=pd.Index(pd.array(customer_ids, dtype="str"), name="customer_id"),
     )
-    return SyntheticData(transactions=transactions, customers=customers.sort_index())
+    return SyntheticData(transactions=transactions, customers=customers)
 
 
-def _customer_ids(n: int) -> np.ndarray:
-    """Zero-padded string ids `C0000001` ... so lexical order is numeric order."""
-    width = max(7, len(str(n)))
-    return pd.Index(np.arange(1, n + 1)).map(lambda i: f"C{i:0{width}d}").to_numpy(dtype=object)
+def _zero_padded(prefix: str, numbers: np.ndarray) -> pa.Array:
+    """`prefix` + zero-padded decimal numbers, one width for all, so text order is numeric order."""
+    groups = max(3, -(-len(str(int(numbers.max(initial=1)))) // 3))  # 3-digit groups, at least 9 digits
+    head = len(prefix)
+    chars = np.empty((len(numbers), head + 3 * groups), dtype=np.uint8)
+    chars[:, :head] = np.frombuffer(prefix.encode(), dtype=np.uint8)
+    remaining = numbers.astype(np.int64)
+    for group in range(groups - 1, -1, -1):
+        chars[:, head + 3 * group : head + 3 * group + 3] = _DIGIT_TRIPLES[remaining % 1000]
+        remaining = remaining // 1000
+    return pa.array(chars.view(f"S{chars.shape[1]}").ravel()).cast(pa.string())
 
 
-def _nth_arrival(owner: np.ndarray, offsets: np.ndarray, repeats: np.ndarray, n: int) -> np.ndarray:
-    """Offset of each customer's last kept repeat purchase (0 when it made none)."""
-    last = np.zeros(n)
-    if len(owner):
-        ends = np.flatnonzero(np.append(owner[1:] != owner[:-1], True))
-        last[owner[ends]] = offsets[ends]
-    return np.where(repeats > 0, last, 0.0)
+_DIGIT_TRIPLES = np.frombuffer("".join(f"{i:03d}" for i in range(1000)).encode(), dtype=np.uint8).reshape(1000, 3)
+
+
+def _strings(values: pa.Array, index: np.ndarray) -> pd.arrays.ArrowStringArray:
+    """values[index] as pandas' Arrow-backed string column (no Python objects)."""
+    return pd.array(values.take(pa.array(index)), dtype="str")

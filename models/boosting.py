@@ -117,12 +117,21 @@ class BoostedModel:
             )
         return frame.to_numpy(dtype=float, na_value=np.nan)
 
-    def _split(self, n: int, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Seeded (and for classifiers stratified) train / validation row positions."""
+    def _split(
+        self, n: int, y: np.ndarray, groups: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Seeded (and for classifiers stratified) train / validation row positions.
+
+        With `groups` (e.g. customer ids of stacked snapshots) whole groups go to one side, so early
+        stopping and calibration are judged on customers the trees have not seen; a classifier's
+        groups are stratified by their share of positive rows, rounded.
+        """
         if not 0 < self.validation_fraction < 1:
             raise ModelError(
                 f"validation_fraction must be in (0, 1), got {self.validation_fraction}"
             )
+        if groups is not None:
+            return self._group_split(y, np.asarray(groups))
         try:
             train, valid = train_test_split(
                 np.arange(n),
@@ -136,13 +145,51 @@ class BoostedModel:
             ) from None
         return np.sort(train), np.sort(valid)
 
+    def _group_split(self, y: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Train / validation row positions with every group on one side only."""
+        if groups.shape[0] != y.shape[0]:
+            raise ModelError(
+                f"{type(self).__name__}.fit got {y.shape[0]} rows but {groups.shape[0]} groups"
+            )
+        codes, uniques = pd.factorize(groups, sort=False)
+        if (codes < 0).any():
+            raise ModelError(f"{type(self).__name__}: groups have missing values")
+        if len(uniques) < 2:
+            raise ModelError(f"{type(self).__name__}: groups need at least two distinct values")
+        stratum = None
+        if self._STRATIFY:
+            positives = np.bincount(codes, weights=y, minlength=len(uniques))
+            rows = np.bincount(codes, minlength=len(uniques))
+            stratum = np.round(positives / rows).astype(int)
+            if np.bincount(stratum, minlength=2).min() < 2:
+                stratum = None  # too few groups of a kind to stratify: a plain group split
+        try:
+            _, valid_groups = train_test_split(
+                np.arange(len(uniques)),
+                test_size=self.validation_fraction,
+                random_state=self.seed,
+                stratify=stratum,
+            )
+        except ValueError as exc:
+            raise ModelError(
+                f"{type(self).__name__}: cannot hold out a validation split of groups: {exc}"
+            ) from None
+        in_valid = np.zeros(len(uniques), dtype=bool)
+        in_valid[valid_groups] = True
+        valid_rows = in_valid[codes]
+        return np.flatnonzero(~valid_rows), np.flatnonzero(valid_rows)
+
     def _train(
-        self, X: np.ndarray, target: np.ndarray, feature_names: list[str]
+        self,
+        X: np.ndarray,
+        target: np.ndarray,
+        feature_names: list[str],
+        groups: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Train with early stopping on a held-out split; sets booster_, best_iteration_, feature_names_."""
         if len(X) < 10:
             raise ModelError(f"{type(self).__name__} needs at least 10 rows to train, got {len(X)}")
-        train, valid = self._split(len(X), target)
+        train, valid = self._split(len(X), target, groups)
         params = self._lgb_params(feature_names)
         train_set = lgb.Dataset(
             X[train], target[train], feature_name=feature_names, free_raw_data=True

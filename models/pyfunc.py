@@ -60,7 +60,9 @@ def score_input(scorer: PatronScorer, model_input: pd.DataFrame, params: dict[st
     if len(days) == 1:
         return scorer.score(features, days[0])
     parts = [scorer.score(features.loc[(as_of == day).to_numpy()], day) for day in np.sort(days)]
-    return pd.concat(parts, ignore_index=True)
+    scores = pd.concat(parts, ignore_index=True)
+    order = pd.Index(scores["customer_id"]).get_indexer(features["customer_id"].astype(str))
+    return scores.iloc[order].reset_index(drop=True)  # the input's row order
 
 
 class PatronPyfunc(PythonModel):

@@ -61,8 +61,11 @@ class ValueModel(BoostedModel):
         self.validation_fraction = validation_fraction
         self.early_stopping_rounds = early_stopping_rounds
 
-    def fit(self, X: pd.DataFrame, y: Any) -> ValueModel:
-        """Train on features X and holdout spend y (money; negatives count as 0)."""
+    def fit(self, X: pd.DataFrame, y: Any, groups: Any = None) -> ValueModel:
+        """Train on features X and holdout spend y (money; negatives count as 0).
+
+        `groups` (one label per row, e.g. customer ids) keeps each group on one side of the validation split.
+        """
         matrix = self._matrix(X)
         spend = np.asarray(y, dtype=float).ravel()
         if spend.shape[0] != len(matrix):
@@ -71,7 +74,12 @@ class ValueModel(BoostedModel):
             )
         if not np.isfinite(spend).all():
             raise ModelError("ValueModel targets (holdout spend) must be finite")
-        self._train(matrix, np.log1p(np.maximum(spend, 0.0)), [str(c) for c in X.columns])
+        self._train(
+            matrix,
+            np.log1p(np.maximum(spend, 0.0)),
+            [str(c) for c in X.columns],
+            None if groups is None else np.asarray(groups),
+        )
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:

@@ -69,13 +69,13 @@ def echo(text: str = "") -> None:
 
 def print_load_summary(summary: dict) -> None:
     """Print what a load read, kept and rejected, by reason."""
-    echo(f"rows read      {summary['rows_read']:>12,}")
-    echo(f"rows accepted  {summary['rows_accepted']:>12,}")
-    echo(f"rows rejected  {summary['rows_rejected']:>12,}")
-    for reason, count in summary["rejected_by_reason"].items():
-        echo(f"  {reason:<22}{count:>10,}")
-    echo(f"customers      {summary['customers']:>12,}")
-    echo(f"date range     {summary['first_timestamp']} .. {summary['last_timestamp']}")
+    table = [("rows read", summary["rows_read"]), ("rows accepted", summary["rows_accepted"])]
+    table.append(("rows rejected", summary["rows_rejected"]))
+    table += [(f"  {reason}", count) for reason, count in summary["rejected_by_reason"].items()]
+    table += [("customers", summary["customers"]), ("returns", summary.get("returns", 0))]
+    for label, count in table:
+        echo(f"{label:<24}{count:>12,}")
+    echo(f"{'date range':<24}{summary['first_timestamp']} .. {summary['last_timestamp']}")
 
 
 @app.command("features")
@@ -96,6 +96,14 @@ def features_command(
     rejects: Annotated[
         str | None, typer.Option(help="Rejected rows file (default: <out stem>.rejects.csv).")
     ] = None,
+    header: Annotated[
+        bool | None,
+        typer.Option(
+            "--header/--no-header",
+            help="Whether a text file has a header row (default: detected; with --no-header map columns by number, "
+            "e.g. --map customer_id=0).",
+        ),
+    ] = None,
 ) -> None:
     """Validate a transaction log and write point-in-time RFM and behaviour features."""
     with user_errors():
@@ -109,6 +117,7 @@ def features_command(
             sep=sep if sep is not None else settings.sep,
             date_format=date_format if date_format is not None else settings.date_format,
             keep_duplicates=keep_duplicates or settings.keep_duplicates,
+            header=header,
         )
         print_load_summary(loaded.summary)
         features = build_features(
@@ -117,6 +126,10 @@ def features_command(
             time_unit_days=time_unit_days or settings.time_unit_days,
             horizon_days=horizon_days,
         )
+        if features.empty:
+            from features.errors import DataError
+
+            raise DataError(f"no customer has a purchase on or before {as_of}; choose a later --as-of")
         written = write_table(features, out, index=True)
         echo(f"features: {len(features):,} customers x {features.shape[1]} columns -> {written}")
         if len(loaded.rejects):
@@ -159,6 +172,7 @@ def generate_command(
         )
         echo(f"transactions: {len(data.transactions):,} rows -> {log_path}")
         echo(f"ground truth: {len(data.customers):,} customers -> {truth_path}")
+        echo(f"unprofitable customers (truth): {data.customers['unprofitable'].mean():.1%}")
 
 
 @app.command("score")
@@ -274,6 +288,50 @@ def campaign_command(
             f"campaign: {len(result.selected)} customers, spend {result.spend:,.2f} of {budget:,.2f}, "
             f"expected incremental profit {result.expected_profit:,.2f} -> {out}"
         )
+
+
+@app.command("train")
+def train_command(
+    transactions: Annotated[str, typer.Option(help="Transaction log to learn from (CSV, TSV, whitespace text, Parquet, ...).")],
+    mapping: MapOption = None,
+    sep: SepOption = None,
+    date_format: DateFormatOption = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Last day of data to use, YYYY-MM-DD (default: the last transaction).")
+    ] = None,
+    churn_horizon_days: Annotated[
+        int | None, typer.Option(help="Churn horizon H in days (default: settings, 90).", min=1)
+    ] = None,
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment (default: settings, patron).")] = None,
+    force_promote: Annotated[
+        bool, typer.Option("--force-promote", help="Make the new model champion even if the gate says no.")
+    ] = False,
+) -> None:
+    """Train, evaluate out of time against baselines, log to MLflow, register and gate a new model."""
+    with user_errors():
+        from features import load_transactions
+        from training.report import format_report
+        from training.train import train
+
+        settings = get_settings()
+        loaded = load_transactions(
+            transactions,
+            mapping=parse_mapping(mapping, settings),
+            sep=sep if sep is not None else settings.sep,
+            date_format=date_format if date_format is not None else settings.date_format,
+            keep_duplicates=settings.keep_duplicates,
+        )
+        print_load_summary(loaded.summary)
+        result = train(
+            loaded.transactions,
+            settings=settings,
+            as_of=as_of,
+            churn_horizon_days=churn_horizon_days,
+            experiment=experiment,
+            force_promote=force_promote,
+        )
+        echo()
+        echo(format_report(result))
 
 
 def main() -> None:  # pragma: no cover - console entry point

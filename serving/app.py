@@ -15,6 +15,7 @@ from serving.deps import resolve_settings
 from serving.errors import install_error_handlers
 from serving.limits import BodySizeLimitMiddleware
 from serving.metrics import MetricsMiddleware, ServingMetrics
+from serving.micro_batch import ScoreBatcher
 from serving.model_store import (
     ModelStore,
     ReloadOutcome,
@@ -70,6 +71,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     outcome = await asyncio.to_thread(store.reload)
     if outcome.status == "failed":
         logger.error("starting without a model: %s; /readyz answers 503 until a load succeeds", outcome.error)
+    batcher: ScoreBatcher = app.state.batcher
+    batcher.max_customers = 2 * settings.max_customers_per_request
+    await batcher.start()
     poller = None
     if settings.reload_interval_seconds > 0:
         poller = asyncio.create_task(poll_for_new_model(store, settings.reload_interval_seconds))
@@ -80,6 +84,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
+        await batcher.stop()
 
 
 def _package_version() -> str:
@@ -109,6 +114,7 @@ def create_app(
     app.state.model_store = None
     app.state.metrics = ServingMetrics()
     app.state.scores_file = ScoresFile()
+    app.state.batcher = ScoreBatcher()
     for router in (score.router, customers.router, campaign.router, model.router, admin.router, health.router):
         app.include_router(router)
     install_error_handlers(app)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from features.errors import DataError
 from serving.model_store import ScorerProtocol
-from serving.scoring import as_of_timestamp, score_frame
+from serving.scoring import SCORE_COLUMNS, TEXT_SCORE_COLUMNS, as_of_timestamp, score_frame
 
 logger = logging.getLogger(__name__)
 
@@ -101,10 +101,27 @@ def score_transactions(
     return pd.concat(chunks, ignore_index=True)
 
 
-def _arrow_schema(table: pa.Table) -> pa.Schema:
-    """The file schema from the first chunk: all-null columns become strings so later chunks fit."""
-    fields = [pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in table.schema]
-    return pa.schema(fields, metadata=table.schema.metadata)
+def scores_schema() -> pa.Schema:
+    """The batch file's Arrow schema: fixed types, no pandas metadata, so bytes depend on values only."""
+    fields = []
+    for name in SCORE_COLUMNS:
+        if name in TEXT_SCORE_COLUMNS:
+            kind = pa.string()
+        elif name == "as_of":
+            kind = pa.timestamp("ns")
+        elif name == "exclude_from_spend":
+            kind = pa.bool_()
+        else:
+            kind = pa.float64()
+        fields.append(pa.field(name, kind, nullable=name not in ("customer_id", "as_of")))
+    return pa.schema(fields)
+
+
+def scores_table(scores: pd.DataFrame) -> pa.Table:
+    """A scores frame as an Arrow table of `scores_schema()`."""
+    schema = scores_schema()
+    arrays = [pa.array(scores[field.name].to_numpy(), type=field.type, from_pandas=True) for field in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _open_temp(path: Path) -> Path:
@@ -130,11 +147,10 @@ def write_scores(chunks: Iterable[pd.DataFrame], path: str | Path) -> int:
     writer: pq.ParquetWriter | None = None
     try:
         for chunk in chunks:
-            table = pa.Table.from_pandas(chunk, preserve_index=False)
+            table = scores_table(chunk)
             if writer is None:
-                schema = _arrow_schema(table)
-                writer = pq.ParquetWriter(temp, schema, **PARQUET_OPTIONS)
-            writer.write_table(table.cast(writer.schema))
+                writer = pq.ParquetWriter(temp, table.schema, **PARQUET_OPTIONS)
+            writer.write_table(table)
             rows += table.num_rows
         if writer is None:
             raise NothingScored("nothing to write: no customer was scored")
@@ -147,21 +163,6 @@ def write_scores(chunks: Iterable[pd.DataFrame], path: str | Path) -> int:
         temp.unlink(missing_ok=True)
         raise
     return rows
-
-
-def write_table(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write a small table atomically, as CSV or Parquet by the file's extension."""
-    path = Path(path)
-    temp = _open_temp(path)
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            frame.to_parquet(temp, index=False, **PARQUET_OPTIONS)
-        else:
-            frame.to_csv(temp, index=False)
-        _publish(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
 
 
 def rejects_path_for(out_path: str | Path) -> Path:
@@ -188,6 +189,7 @@ def score_file(
 ) -> BatchResult:
     """Load a transaction log, score every customer at `as_of`, write scores, rejects and campaign."""
     from features import load_transactions
+    from features.io import write_table
 
     out_path = Path(out_path)
     loaded = load_transactions(

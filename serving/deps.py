@@ -10,6 +10,7 @@ from fastapi.security import APIKeyHeader
 
 from patron.settings import Settings, get_settings
 from serving.metrics import ServingMetrics
+from serving.micro_batch import ScoreBatcher
 from serving.model_store import LoadedModel, ModelStore
 from serving.scores_file import ScoresFile
 
@@ -68,9 +69,15 @@ def get_scores_file(request: Request) -> ScoresFile:
     return request.app.state.scores_file
 
 
+def get_batcher(request: Request) -> ScoreBatcher:
+    """The app's /v1/score micro-batcher."""
+    return request.app.state.batcher
+
+
 StoreDep = Annotated[ModelStore, Depends(get_model_store)]
 MetricsDep = Annotated[ServingMetrics, Depends(get_metrics)]
 ScoresFileDep = Annotated[ScoresFile, Depends(get_scores_file)]
+BatcherDep = Annotated[ScoreBatcher, Depends(get_batcher)]
 
 
 def get_model(store: StoreDep) -> LoadedModel:

@@ -1,30 +1,41 @@
-"""Score frames as JSON-ready records (numbers as Python floats, dates as dates, no NaN)."""
+"""Frames as JSON-ready records: floats stay float64 (JSON round-trips them exactly), no NaN, days as dates."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
+def _plain(value: Any) -> Any:
+    """One cell as a plain Python value: NaN, inf and NA as None, midnight timestamps as dates."""
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if value is None or value is pd.NA or value is pd.NaT:
         return None
-    if value is pd.NaT:
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.date() if value == value.normalize() else value.to_pydatetime()
+    if isinstance(value, pd.Timestamp | np.datetime64):
+        stamp = pd.Timestamp(value)
+        return stamp.date() if stamp == stamp.normalize() else stamp.to_pydatetime()
+    if isinstance(value, dt.datetime) and value == dt.datetime.combine(value.date(), dt.time()):
+        return value.date()
     return value
 
 
-def score_rows(scores: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows of a scores frame as plain dicts, float64 values unchanged (JSON round-trips them exactly)."""
-    records = scores.to_dict(orient="records")
-    return [{key: _clean(value) for key, value in record.items()} for record in records]
+def score_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of a frame as plain dicts (one pass over the cells of a bounded API answer)."""
+    names = [str(name) for name in frame.columns]
+    cells = frame.to_numpy(dtype=object).tolist()
+    return [{name: _plain(value) for name, value in zip(names, row, strict=True)} for row in cells]
 
 
 def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Any small frame as plain dicts, with NaN as None and timestamps as dates or date-times."""
+    """Any small frame as plain dicts (a meaningful index becomes a column)."""
     keep_index = not isinstance(frame.index, pd.RangeIndex)
     return score_rows(frame.reset_index() if keep_index else frame)

@@ -1,18 +1,29 @@
-"""Turn a validated /v1/score body into a contract frame; every reason to refuse it is a 422 naming a field."""
+"""/v1/score bodies to scores: per-request checks, then one validate -> features -> score pass for many.
+
+Every reason to refuse a request is a 422 naming the field. Checks that need only the request run in
+`prepare_request`; the data contract (`features.validate_transactions`) and the scoring run in
+`score_requests` over one or more prepared requests together, each request's customer ids prefixed
+with its position so that two requests may carry the same id. A request whose rows the contract
+rejects gets its own 422; the others in the pass are scored.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from fastapi.exceptions import RequestValidationError
 
+from features.errors import DataError
+from serving.model_store import ScorerProtocol
 from serving.schemas import ScoreRequest, TransactionIn
+from serving.scoring import score_frame
 
-TRANSACTION_FIELDS = list(TransactionIn.model_fields)
+OPTIONAL_FIELDS = tuple(name for name in TransactionIn.model_fields if name != "timestamp")
 MAX_ERRORS = 20  # a 422 names the first few offending fields, not thousands
 
 # Features that exist only when the transactions carry an optional contract field (features.behaviour).
@@ -37,6 +48,22 @@ def refuse(errors: Iterable[dict[str, Any]]) -> None:
         raise RequestValidationError(listed)
 
 
+@dataclass(frozen=True)
+class PreparedRequest:
+    """A /v1/score body that passed the per-request checks."""
+
+    body: ScoreRequest
+    ids: list[str]
+    """Customer ids as the data contract reads them, in request order."""
+    fields: tuple[str, ...]
+    """Optional transaction fields some transaction sent: they decide the frame's columns."""
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Transactions per customer."""
+        return np.array([len(customer.transactions) for customer in self.body.customers])
+
+
 def normalised_ids(body: ScoreRequest) -> pd.Series:
     """The request's customer ids as the data contract reads them (`17850.0` and ` 17850` are `17850`)."""
     from features.validate import _customer_ids  # the contract's one definition of an id
@@ -44,22 +71,13 @@ def normalised_ids(body: ScoreRequest) -> pd.Series:
     return _customer_ids(pd.Series([c.customer_id for c in body.customers], dtype=object)).astype(str)
 
 
-def transactions_from_request(body: ScoreRequest, extra_rows: list[dict[str, Any]] | None = None) -> pd.DataFrame:
-    """The request's transactions as a raw frame: a column for every field some transaction sent."""
-    counts = np.array([len(customer.transactions) for customer in body.customers])
-    rows = [tx for customer in body.customers for tx in customer.transactions]  # bounded by the limits
-    ids = np.array([customer.customer_id for customer in body.customers], dtype=object)
-    data: dict[str, list[Any]] = {"customer_id": np.repeat(ids, counts).tolist()}
-    for name in TRANSACTION_FIELDS:
-        values = [getattr(tx, name) for tx in rows]
-        if name == "timestamp" or any(value is not None for value in values):
-            data[name] = values
-    for extra in extra_rows or []:
-        for name, values in data.items():
-            values.append(extra.get(name))
-    frame = pd.DataFrame(data)
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"]).astype("datetime64[ns]")
-    return frame
+def sent_fields(body: ScoreRequest) -> tuple[str, ...]:
+    """Optional fields that at least one transaction of the request carries."""
+    sent = set()
+    for customer in body.customers:  # bounded by the request limits
+        for tx in customer.transactions:
+            sent.update(tx.model_fields_set)
+    return tuple(name for name in OPTIONAL_FIELDS if name in sent)
 
 
 def duplicate_id_errors(ids: pd.Series) -> list[dict[str, Any]]:
@@ -68,60 +86,120 @@ def duplicate_id_errors(ids: pd.Series) -> list[dict[str, Any]]:
     return [field_error(("customers", int(i), "customer_id"), "customer_id appears more than once", ids[i]) for i in repeated]
 
 
-def contract_transactions(body: ScoreRequest, keep_duplicates: bool) -> pd.DataFrame:
-    """The request validated by the data contract, exactly as the batch job validates a file."""
-    from features import validate_transactions
-
-    # validate_transactions refuses a frame in which every row is rejected, without saying which
-    # rows; one valid row of an id no client sends keeps every row's own reason in `rejects`.
-    sentinel = f"sentinel-{uuid.uuid4().hex}"
-    sentinel_row = {"customer_id": sentinel, "timestamp": pd.Timestamp(body.as_of), "amount": 1.0}
-    frame = transactions_from_request(body, extra_rows=[sentinel_row])
-    result = validate_transactions(frame, keep_duplicates=keep_duplicates)
-    counts = np.array([len(customer.transactions) for customer in body.customers])
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    rows = result.rejects["row"].to_numpy(dtype=np.int64)
-    customer = np.searchsorted(starts, rows, side="right") - 1
-    refuse(
-        field_error(("customers", int(c), "transactions", int(r - starts[c])), f"rejected by the data contract: {why}")
-        for c, r, why in zip(customer, rows, result.rejects["reason"].astype(str), strict=True)
-    )
-    transactions = result.transactions
-    return transactions[transactions["customer_id"] != sentinel].reset_index(drop=True)
-
-
-def unscorable_errors(body: ScoreRequest, ids: pd.Series, transactions: pd.DataFrame) -> list[dict[str, Any]]:
-    """Errors for customers with no purchase on or before as_of (the batch file has no row for them)."""
-    as_of = pd.Timestamp(body.as_of)
-    bought = (transactions["timestamp"].dt.normalize() <= as_of) & ~transactions["is_return"]
-    has_purchase = ids.isin(transactions.loc[bought, "customer_id"]).to_numpy()
-    return [
-        field_error(("customers", int(i), "transactions"), f"no purchase on or before as_of {as_of.date()}: nothing to score")
-        for i in np.flatnonzero(~has_purchase)
-    ]
-
-
-def missing_field_errors(transactions: pd.DataFrame, required_features: Iterable[str]) -> list[dict[str, Any]]:
+def missing_field_errors(fields: Iterable[str], required_features: Iterable[str]) -> list[dict[str, Any]]:
     """Errors when the model uses a feature built from an optional field no transaction carries."""
+    present = set(fields)
     needed: dict[str, list[str]] = {}
     for feature in required_features:
         source = FEATURE_SOURCES.get(feature)
-        if source is not None and source not in transactions.columns:
+        if source is not None and source not in present:
             needed.setdefault(source, []).append(feature)
     return [
-        field_error(
-            ("customers",),
-            f"the model uses {', '.join(features)}, built from the transaction field '{source}': send it",
-        )
+        field_error(("customers",), f"the model uses {', '.join(features)}, built from the transaction field '{source}': send it")
         for source, features in needed.items()
     ]
 
 
-def prepare_request(body: ScoreRequest, keep_duplicates: bool, required_features: Iterable[str]) -> tuple[pd.DataFrame, pd.Series]:
-    """(validated transactions, normalised ids in request order), or a 422 naming what is wrong."""
+def prepare_request(body: ScoreRequest, required_features: Iterable[str]) -> PreparedRequest:
+    """The checks that need only the request: unique ids, the fields the model needs; else 422."""
     ids = normalised_ids(body)
     refuse(duplicate_id_errors(ids))
-    transactions = contract_transactions(body, keep_duplicates)
-    refuse(unscorable_errors(body, ids, transactions))
-    refuse(missing_field_errors(transactions, required_features))
-    return transactions, ids
+    fields = sent_fields(body)
+    refuse(missing_field_errors(fields, required_features))
+    return PreparedRequest(body=body, ids=ids.tolist(), fields=fields)
+
+
+def raw_frame(requests: Sequence[PreparedRequest], fields: Sequence[str], extra_rows: int = 0) -> pd.DataFrame:
+    """The requests' transactions as one raw frame, ids prefixed `<request>|`; `extra_rows` blank rows."""
+    ids: list[str] = []
+    rows: list[TransactionIn] = []
+    for k, request in enumerate(requests):  # a few requests, each bounded by the limits
+        ids += np.repeat(np.array([f"{k}|{cid}" for cid in request.ids], dtype=object), request.counts).tolist()
+        rows += [tx for customer in request.body.customers for tx in customer.transactions]
+    pad = [None] * extra_rows
+    data: dict[str, Any] = {
+        "customer_id": ids + pad,
+        "timestamp": np.array([tx.timestamp for tx in rows] + pad, dtype="datetime64[ns]"),
+    }
+    for name in fields:
+        data[name] = [getattr(tx, name) for tx in rows] + pad
+    return pd.DataFrame(data)
+
+
+def _validate(requests: Sequence[PreparedRequest], fields: Sequence[str], as_of: pd.Timestamp, keep_duplicates: bool) -> Any:
+    """`validate_transactions` over the requests' rows (its `rejects` point at raw rows by position)."""
+    from features import validate_transactions
+
+    try:
+        return validate_transactions(raw_frame(requests, fields), keep_duplicates=keep_duplicates)
+    except DataError:
+        # Every row was rejected, and validate_transactions says so without naming the rows: run it
+        # again with one valid row of an id no client sends, so each row's own reason comes back.
+        frame = raw_frame(requests, fields, extra_rows=1)
+        frame.loc[len(frame) - 1, ["customer_id", "timestamp"]] = [f"sentinel-{uuid.uuid4().hex}", as_of]
+        if "amount" in frame.columns:
+            frame.loc[len(frame) - 1, "amount"] = 1.0
+        else:
+            frame.loc[len(frame) - 1, ["quantity", "unit_price"]] = [1.0, 1.0]
+        return validate_transactions(frame, keep_duplicates=keep_duplicates)
+
+
+def score_requests(
+    requests: Sequence[PreparedRequest],
+    scorer: ScorerProtocol,
+    as_of: pd.Timestamp,
+    keep_duplicates: bool,
+) -> list[pd.DataFrame | Exception]:
+    """Scores of each request's customers in request order, or the 422 refusing that request.
+
+    All requests must share `as_of` and their `fields` (the frame's columns shape the features).
+    """
+    fields = requests[0].fields
+    result = _validate(requests, fields, as_of, keep_duplicates)
+    counts = [request.counts for request in requests]
+    row_starts = np.cumsum([0] + [int(c.sum()) for c in counts])
+    errors: list[list[dict[str, Any]]] = [[] for _ in requests]
+
+    rejected_rows = result.rejects["row"].to_numpy(dtype=np.int64)
+    reasons = result.rejects["reason"].astype(str).to_numpy()
+    in_request = rejected_rows < row_starts[-1]  # not the sentinel
+    owner = np.searchsorted(row_starts, rejected_rows[in_request], side="right") - 1
+    for k, row, why in zip(owner, rejected_rows[in_request], reasons[in_request], strict=True):
+        if len(errors[k]) < MAX_ERRORS:
+            local = row - row_starts[k]
+            tx_starts = np.concatenate([[0], np.cumsum(counts[k])[:-1]])
+            customer = int(np.searchsorted(tx_starts, local, side="right") - 1)
+            loc = ("customers", customer, "transactions", int(local - tx_starts[customer]))
+            errors[k].append(field_error(loc, f"rejected by the data contract: {why}"))
+
+    transactions = result.transactions
+    request_of = transactions["customer_id"].str.partition("|")[0]
+    bought = (transactions["timestamp"].dt.normalize() <= as_of) & ~transactions["is_return"]
+    scorable = set(transactions.loc[bought.to_numpy(), "customer_id"])
+    for k, request in enumerate(requests):
+        if errors[k]:
+            continue
+        missing = [i for i, cid in enumerate(request.ids) if f"{k}|{cid}" not in scorable]
+        errors[k] = [
+            field_error(("customers", i, "transactions"), f"no purchase on or before as_of {as_of.date()}: nothing to score")
+            for i in missing[:MAX_ERRORS]
+        ]
+
+    ok = [k for k in range(len(requests)) if not errors[k]]
+    answers: list[pd.DataFrame | Exception] = [RequestValidationError(e) for e in errors]
+    if ok:
+        keep = request_of.isin([str(k) for k in ok]).to_numpy() & (transactions["customer_id"].str.contains("|", regex=False)).to_numpy()
+        scores = score_frame(transactions[keep].reset_index(drop=True), scorer, as_of)
+        for k in ok:
+            answers[k] = rows_for(scores, requests[k].ids, f"{k}|")
+    return answers
+
+
+def rows_for(scores: pd.DataFrame, ids: list[str], prefix: str) -> pd.DataFrame:
+    """The rows of `ids` (carrying `prefix` in `scores`), in order, with their own ids restored."""
+    positions = pd.Index(scores["customer_id"].astype(str)).get_indexer([prefix + cid for cid in ids])
+    if (positions < 0).any():
+        raise RuntimeError("the scorer returned no row for a customer with a purchase")
+    rows = scores.iloc[positions].reset_index(drop=True)
+    rows["customer_id"] = pd.Series(ids, dtype=rows["customer_id"].dtype)
+    return rows

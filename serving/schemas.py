@@ -142,7 +142,7 @@ class CustomerScore(BaseModel):
     winback_profit: float
     action: str
     channel: str | None = None
-    incentive: Any = None
+    incentive: float | None = None
     model_name: str
     model_version: str
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
 
 import pandas as pd
 
@@ -50,13 +49,8 @@ class ScoresFile:
                 self._frame, self._key = frame, key
             return self._frame
 
-    def rows(self, path: str | None, customer_ids: list[str]) -> list[dict[str, Any]]:
+    def select(self, path: str | None, customer_ids: list[str]) -> pd.DataFrame:
         """Score rows of the given customers that the file holds, in the order asked."""
         frame = self.frame(path)
         positions = frame.index.get_indexer(pd.Index(customer_ids, dtype=object))
-        return frame.iloc[positions[positions >= 0]].to_dict(orient="records")
-
-    def row(self, path: str | None, customer_id: str) -> dict[str, Any] | None:
-        """The score row of one customer, or None when the file does not hold it."""
-        rows = self.rows(path, [customer_id])
-        return rows[0] if rows else None
+        return frame.iloc[positions[positions >= 0]].reset_index(drop=True)

@@ -8,47 +8,26 @@ from typing import Any
 import pandas as pd
 
 from features.errors import ModelError
+from models.scorer import SCORE_COLUMNS  # the scores table of ARCHITECTURE.md, in order
 from serving.model_store import ScorerProtocol
 
-# The scores table of ARCHITECTURE.md, in its order: the batch file's columns and the API's row.
-SCORE_COLUMNS = [
-    "customer_id",
-    "as_of",
-    "frequency",
-    "recency",
-    "T",
-    "monetary_value",
-    "p_alive",
-    "expected_purchases_churn_horizon",
-    "expected_purchases_clv_horizon",
-    "expected_order_value",
-    "clv",
-    "value_score",
-    "churn_probability",
-    "churn_reason_1",
-    "churn_reason_2",
-    "churn_reason_3",
-    "value_tier",
-    "lifecycle_stage",
-    "days_since_last",
-    "net_value",
-    "exclude_from_spend",
-    "exclude_reason",
-    "winback_profit",
-    "action",
-    "channel",
-    "incentive",
-    "model_name",
-    "model_version",
+TEXT_SCORE_COLUMNS = [
+    "customer_id", "churn_reason_1", "churn_reason_2", "churn_reason_3", "value_tier", "lifecycle_stage",
+    "exclude_reason", "action", "channel", "model_name", "model_version",
 ]
+"""Columns of the scores table holding text; `as_of` is a day, `exclude_from_spend` a flag, the rest floats."""
 
 
 def as_of_timestamp(as_of: str | dt.date | pd.Timestamp) -> pd.Timestamp:
     """The as-of day as a midnight Timestamp (the last observed day, inclusive)."""
     stamp = pd.Timestamp(as_of)
+    if stamp is pd.NaT:
+        raise ValueError(f"not a date: {as_of!r} (use YYYY-MM-DD)")
     if stamp.tzinfo is not None:
         stamp = stamp.tz_convert(None)
-    return stamp.normalize()
+    # One resolution whatever the caller passed ("2011-12-09" parses to seconds, a column max to ns),
+    # so the as_of column and the batch file's bytes do not depend on how the date was given.
+    return stamp.normalize().as_unit("ns")
 
 
 def score_frame(transactions: pd.DataFrame, scorer: ScorerProtocol, as_of: Any) -> pd.DataFrame:

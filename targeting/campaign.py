@@ -17,7 +17,9 @@ On generated cases of 30-200 items the result stays within 1% of the exact optim
 tests/targeting/test_campaign.py and benchmarks/RESULTS.md, which also give plain greedy's gap.
 
 Every customer is accounted for: the selected ones, plus the `excluded` table counting the others by
-reason (the decisions' `exclude_reason`, and `over_budget` for candidates the budget did not reach).
+reason: the decisions' `exclude_reason` (`negative_net_value`, `recent_purchase`, `no_positive_profit`),
+`over_budget` for candidates the budget did not reach, and `unspecified` for rows marked excluded with
+a reason this version does not know. All five rows are always listed.
 """
 
 from __future__ import annotations
@@ -25,13 +27,16 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from features.errors import DataError
 from targeting.decide import EXCLUDE_REASONS, NO_POSITIVE_PROFIT, customer_ids
-from targeting.policy import STAGES, TIERS, TargetingPolicy
+from targeting.lifecycle import STAGE_NAMES
+from targeting.policy import STAGES, TIERS, TargetingPolicy, codes_of, labels, labels_from_arrow
+from targeting.tiers import TIER_NAMES
 from targeting.winback import NO_CHANNEL, contact_spend
 
 OVER_BUDGET = "over_budget"
@@ -223,53 +228,54 @@ def _flags(column: pd.Series) -> np.ndarray:
     return text.isin(["true", "1", "1.0"]).to_numpy()
 
 
-def _reason_text(frame: pd.DataFrame) -> pd.Series:
-    """Why each selected customer is contacted, as one readable phrase."""
-    stage = frame["lifecycle_stage"].astype(str)
-    tier = frame["value_tier"].astype(str)
-    profit = np.char.mod("%.2f", frame["expected_profit"].to_numpy(dtype=float))
-    spend = np.char.mod("%.2f", frame["spend"].to_numpy(dtype=float))
-    text = stage + " " + tier + " customer: expected profit " + profit + " for spend " + spend
-    if "churn_probability" in frame.columns:
-        churn = np.char.mod("%.0f", 100 * pd.to_numeric(frame["churn_probability"], errors="coerce").fillna(0).to_numpy())
-        text = text + ", P(churn) " + churn + "%"
-    return text
+def _reason_text(stage: np.ndarray, tier: np.ndarray, profit: np.ndarray, spend: np.ndarray, churn: np.ndarray | None) -> Any:
+    """Why each selected customer is contacted, as one readable phrase (built in Arrow, no per-row Python)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def money(values: np.ndarray) -> pa.Array:
+        return pc.cast(pc.round(pa.array(values, type=pa.float64()), 2), pa.string())
+
+    prefixes = pa.array([f"{s} {t} customer: expected profit " for t in TIERS for s in STAGES])
+    cell = pa.array(tier.astype(np.int64) * len(STAGES) + stage)
+    parts: list[Any] = [pc.take(prefixes, cell), money(profit), " for spend ", money(spend)]
+    if churn is not None:
+        percent = pc.cast(pa.array(np.rint(100 * churn).astype(np.int64)), pa.string())
+        parts += [", P(churn) ", percent, "%"]
+    text = pc.binary_join_element_wise(*parts, "")
+    return labels_from_arrow(text)
 
 
-def _summary(frame: pd.DataFrame, candidate: np.ndarray, chosen: np.ndarray) -> pd.DataFrame:
+def _summary(tier: np.ndarray, stage: np.ndarray, candidate: np.ndarray, chosen: np.ndarray, spend: np.ndarray, profit: np.ndarray) -> pd.DataFrame:
     """Candidates, selected customers, spend, profit and ROI per value tier x lifecycle stage."""
-    keys = ["value_tier", "lifecycle_stage"]
-    parts = pd.DataFrame(
-        {
-            "value_tier": frame["value_tier"].astype(str).to_numpy(),
-            "lifecycle_stage": frame["lifecycle_stage"].astype(str).to_numpy(),
-            "candidates": candidate.astype(np.int64),
-            "customers": chosen.astype(np.int64),
-            "spend": np.where(chosen, frame["spend"].to_numpy(dtype=float), 0.0),
-            "expected_incremental_profit": np.where(chosen, frame["expected_profit"].to_numpy(dtype=float), 0.0),
-        }
-    )
-    grouped = parts.groupby(keys, sort=False)[
-        ["candidates", "customers", "spend", "expected_incremental_profit"]
-    ].sum()
-    seen = [t for t in grouped.index.get_level_values(0).unique() if t not in TIERS]
-    seen_stages = [s for s in grouped.index.get_level_values(1).unique() if s not in STAGES]
-    full = pd.MultiIndex.from_product([[*TIERS, *seen], [*STAGES, *seen_stages]], names=keys)
-    table = grouped.reindex(full, fill_value=0).reset_index()
-    table[["candidates", "customers"]] = table[["candidates", "customers"]].astype(np.int64)
-    spend = table["spend"].to_numpy(dtype=float)
-    gain = table["expected_incremental_profit"].to_numpy(dtype=float)
-    table["expected_roi"] = np.divide(gain, spend, out=np.zeros_like(gain), where=spend > 0)
-    return table[SUMMARY_COLUMNS]
+    cell = tier.astype(np.int64) * len(STAGES) + stage
+    size = len(TIERS) * len(STAGES)
 
+    def total(weights: np.ndarray) -> np.ndarray:
+        return np.bincount(cell, weights=weights, minlength=size)
 
-def _excluded(reason: np.ndarray) -> pd.DataFrame:
-    """Customers not selected, counted by reason (every known reason listed, zero or not)."""
-    counts = pd.Series(reason[reason != ""]).value_counts()
-    names = [*EXCLUDE_REASONS, OVER_BUDGET, *[r for r in counts.index if r not in (*EXCLUDE_REASONS, OVER_BUDGET)]]
+    spent = total(np.where(chosen, spend, 0.0))
+    gained = total(np.where(chosen, profit, 0.0))
     return pd.DataFrame(
-        {"reason": names, "customers": [int(counts.get(name, 0)) for name in names]}  # loop over reasons
-    )
+        {
+            "value_tier": np.repeat(TIER_NAMES, len(STAGES)),
+            "lifecycle_stage": np.tile(STAGE_NAMES, len(TIERS)),
+            "candidates": total(candidate.astype(float)).astype(np.int64),
+            "customers": total(chosen.astype(float)).astype(np.int64),
+            "spend": spent,
+            "expected_incremental_profit": gained,
+            "expected_roi": np.divide(gained, spent, out=np.zeros(size), where=spent > 0),
+        }
+    )[SUMMARY_COLUMNS]
+
+
+def _vocabulary_codes(column: pd.Series, vocabulary: tuple[str, ...], name: str) -> np.ndarray:
+    """Codes of a tier or stage column; DataError naming values outside the vocabulary."""
+    codes = codes_of(column.astype(str), vocabulary)
+    if (codes < 0).any():
+        unknown = sorted(set(column[codes < 0].astype(str).unique()))[:5]
+        raise DataError(f"{name} has unknown values {unknown}; expected one of {list(vocabulary)}")
+    return codes
 
 
 def select_campaign(
@@ -277,53 +283,76 @@ def select_campaign(
     budget: float,
     policy: TargetingPolicy | None = None,
 ) -> CampaignResult:
-    """Choose the customers to contact under `budget` (policy: the costs and response rates; default policy
-    when None -- pass the model's policy so spend matches the costs the decisions were made with)."""
+    """Choose the customers to contact under `budget`.
+
+    `policy` gives the contact costs and response rates behind each contact's spend; default
+    `TargetingPolicy()`. Pass the policy the decisions were made with (the model's) so spend matches.
+    """
     _check(decisions, budget)
     budget = float(budget)
     policy = policy or TargetingPolicy()
-    frame = pd.DataFrame(
-        {
-            "customer_id": customer_ids(decisions),
-            "value_tier": decisions["value_tier"].astype(str).to_numpy(),
-            "lifecycle_stage": decisions["lifecycle_stage"].astype(str).to_numpy(),
-            "action": decisions["action"].astype(str).to_numpy(),
-            "channel": decisions["channel"].astype(str).to_numpy(),
-            "incentive": pd.to_numeric(decisions["incentive"], errors="coerce").fillna(0.0).to_numpy(dtype=float),
-            "expected_profit": pd.to_numeric(decisions["winback_profit"], errors="coerce").to_numpy(dtype=float),
-        }
-    )
-    if "churn_probability" in decisions.columns:
-        frame["churn_probability"] = decisions["churn_probability"].to_numpy()
-    excluded_flag = _flags(decisions["exclude_from_spend"])
-    reason = decisions["exclude_reason"].fillna("").astype(str).to_numpy(dtype=object)
-    reason = np.where(excluded_flag & (reason == ""), UNSPECIFIED, np.where(excluded_flag, reason, ""))
-    contactable = ~excluded_flag & (frame["channel"].to_numpy() != NO_CHANNEL)
-    spend = np.zeros(len(frame))
-    spend[contactable] = contact_spend(
-        frame["lifecycle_stage"].to_numpy()[contactable],
-        frame["channel"].to_numpy()[contactable],
-        frame["incentive"].to_numpy()[contactable],
-        policy.response_rates,
-        policy.contact_costs,
-        policy.channel_response_lift,
-    )
-    frame["spend"] = spend
-    profit = frame["expected_profit"].to_numpy()
+    tier = _vocabulary_codes(decisions["value_tier"], TIERS, "value_tier")
+    stage = _vocabulary_codes(decisions["lifecycle_stage"], STAGES, "lifecycle_stage")
+    incentive = pd.to_numeric(decisions["incentive"], errors="coerce").to_numpy(dtype=float, na_value=0.0)
+    incentive = np.nan_to_num(incentive)
+    profit = pd.to_numeric(decisions["winback_profit"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    excluded = _flags(decisions["exclude_from_spend"])
+    channel = decisions["channel"].astype(str)
+    contactable = ~excluded & (channel != NO_CHANNEL).to_numpy()
+    spend = np.zeros(len(decisions))
+    if contactable.any():
+        spend[contactable] = contact_spend(
+            stage[contactable],
+            channel[contactable],
+            incentive[contactable],
+            policy.response_rates,
+            policy.contact_costs,
+            policy.channel_response_lift,
+        )
     candidate = contactable & np.isfinite(profit) & (profit > 0)
-    reason = np.where(~excluded_flag & ~candidate, NO_POSITIVE_PROFIT, reason).astype(object)
 
     positions = np.flatnonzero(candidate)
     picked = positions[greedy_knapsack(profit[positions], spend[positions], budget)]
-    chosen = np.zeros(len(frame), dtype=bool)
+    chosen = np.zeros(len(decisions), dtype=bool)
     chosen[picked] = True
-    reason = np.where(candidate & ~chosen, OVER_BUDGET, reason).astype(object)
 
-    selected = frame.iloc[picked].reset_index(drop=True)
-    selected["reason"] = _reason_text(selected).to_numpy(dtype=object) if len(selected) else []
+    # why the others were left out: the decision's reason, else no profit, else the budget
+    vocabulary = (*EXCLUDE_REASONS, UNSPECIFIED)
+    given = codes_of(decisions["exclude_reason"].fillna("").astype(str), vocabulary)
+    reason = np.select(
+        [chosen, excluded, ~candidate],
+        [-1, np.where(given < 0, len(vocabulary) - 1, given), EXCLUDE_REASONS.index(NO_POSITIVE_PROFIT)],
+        default=len(vocabulary),  # over budget
+    )
+    names = [*vocabulary, OVER_BUDGET]
+    counts = np.bincount(reason[reason >= 0], minlength=len(names))
+    excluded_table = pd.DataFrame({"reason": names, "customers": counts.astype(np.int64)})
+    order = [*EXCLUDE_REASONS, OVER_BUDGET, UNSPECIFIED]
+    excluded_table = excluded_table.set_index("reason").loc[order].reset_index()
+
+    ids = customer_ids(decisions)
+    churn = None
+    if "churn_probability" in decisions.columns:
+        churn = np.nan_to_num(pd.to_numeric(decisions["churn_probability"], errors="coerce").to_numpy(dtype=float, na_value=0.0)[picked])
+    def pick(column: pd.Series) -> pd.Series:
+        return column.iloc[picked].reset_index(drop=True)
+
+    selected = pd.DataFrame(
+        {
+            "customer_id": pick(ids),
+            "action": pick(decisions["action"].astype(str)),
+            "channel": pick(channel),
+            "incentive": incentive[picked],
+            "expected_profit": profit[picked],
+            "reason": _reason_text(stage[picked], tier[picked], profit[picked], spend[picked], churn),
+            "spend": spend[picked],
+            "value_tier": labels(tier[picked], TIERS),
+            "lifecycle_stage": labels(stage[picked], STAGES),
+        }
+    )
     return CampaignResult(
         selected=selected[SELECTED_COLUMNS],
-        summary=_summary(frame, candidate, chosen),
-        excluded=_excluded(reason),
+        summary=_summary(tier, stage, candidate, chosen, spend, profit),
+        excluded=excluded_table,
         budget=budget,
     )

@@ -33,16 +33,18 @@ import numpy as np
 import pandas as pd
 
 from features.errors import DataError
-from targeting.lifecycle import assign_stages
-from targeting.policy import TargetingPolicy
+from targeting.lifecycle import stage_codes
+from targeting.policy import STAGES, TIERS, TargetingPolicy, labels
 from targeting.profitability import NEGATIVE_NET_VALUE, net_value, shrink_rate
-from targeting.tiers import assign_tiers
+from targeting.tiers import tier_codes
 from targeting.winback import (
+    ACTION_NAMES,
     NO_ACTION,
     NO_CHANNEL,
+    action_codes,
     best_channel,
     channel_profits,
-    choose_actions,
+    lookup,
     retained_value,
     size_incentives,
 )
@@ -50,6 +52,7 @@ from targeting.winback import (
 RECENT_PURCHASE = "recent_purchase"
 NO_POSITIVE_PROFIT = "no_positive_profit"
 EXCLUDE_REASONS = (NEGATIVE_NET_VALUE, RECENT_PURCHASE, NO_POSITIVE_PROFIT)
+REASON_NAMES = (*EXCLUDE_REASONS, "")
 
 REQUIRED_COLUMNS = (
     "clv",
@@ -74,10 +77,10 @@ DECISION_COLUMNS = (
 )
 
 
-def customer_ids(scores: pd.DataFrame) -> np.ndarray:
+def customer_ids(scores: pd.DataFrame) -> pd.Series:
     """The customer ids of a scores frame, from its `customer_id` column or else its index, as strings."""
-    source = scores["customer_id"] if "customer_id" in scores.columns else scores.index
-    return np.asarray(source).astype(str)
+    source = scores["customer_id"] if "customer_id" in scores.columns else scores.index.to_series()
+    return source.astype(str).reset_index(drop=True)
 
 
 def _numeric(scores: pd.DataFrame, columns: Sequence[str]) -> dict[str, np.ndarray]:
@@ -85,7 +88,7 @@ def _numeric(scores: pd.DataFrame, columns: Sequence[str]) -> dict[str, np.ndarr
     missing = [c for c in columns if c not in scores.columns]
     if missing:
         raise DataError(f"the scores lack columns {missing} that targeting needs; score them with the model first")
-    out = {c: pd.to_numeric(scores[c], errors="coerce").to_numpy(dtype=float) for c in columns}
+    out = {c: pd.to_numeric(scores[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan) for c in columns}
     bad = [c for c, values in out.items() if not np.isfinite(values).all()]
     if bad:
         raise DataError(f"the scores have missing, non-numeric or infinite values in {bad}")
@@ -97,7 +100,7 @@ def _optional(scores: pd.DataFrame, column: str, fallback: np.ndarray | float) -
     default = np.broadcast_to(np.asarray(fallback, dtype=float), (len(scores),))
     if column not in scores.columns:
         return default.copy()
-    values = pd.to_numeric(scores[column], errors="coerce").to_numpy(dtype=float)
+    values = pd.to_numeric(scores[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     return np.where(np.isfinite(values), values, default)
 
 
@@ -117,8 +120,8 @@ def decide(
     return_share = shrink_rate(_optional(scores, "return_value_share", 0.0), orders, *prior)
     margin = _optional(scores, "margin_rate", policy.margin_rate)
 
-    tier = assign_tiers(x["value_score"], cut_points=cut_points, shares=policy.tier_shares, ids=customer_ids(scores))
-    stage = assign_stages(
+    tier = tier_codes(x["value_score"], cut_points=cut_points, shares=policy.tier_shares, ids=customer_ids(scores))
+    stage = stage_codes(
         x["days_since_last"], x["frequency"], policy.active_days, policy.sleeping_days, policy.at_risk_days
     )
     net = net_value(
@@ -132,7 +135,6 @@ def decide(
         return_handling_cost=policy.return_handling_cost,
     )
 
-    action = choose_actions(stage, tier, policy.perk_tiers)
     incentive = size_incentives(
         stage,
         tier,
@@ -143,37 +145,34 @@ def decide(
         perk_tiers=policy.perk_tiers,
         max_incentive_share=policy.max_incentive_share,
     )
-    rate = np.zeros(len(scores))
-    for name, value in policy.response_rates.items():  # loops over stages, not customers
-        rate[stage == name] = value
     channels = policy.channels
     profits = channel_profits(
         x["churn_probability"],
         retained_value(net, x["p_alive"], policy.p_alive_floor),
-        rate,
+        lookup(stage, STAGES, policy.response_rates),
         incentive,
         policy.contact_costs,
         policy.channel_response_lift,
         channels,
     )
-    channel, profit = best_channel(profits, channels)
+    channel, profit = best_channel(profits)
 
+    # first reason that applies, in EXCLUDE_REASONS order; index 3 is "" (not excluded)
     reason = np.select(
-        [net < 0, x["days_since_last"] <= policy.recent_purchase_days, ~(profit > 0)],
-        list(EXCLUDE_REASONS),
-        default="",
-    ).astype(object)
-    excluded = reason != ""
+        [net < 0, x["days_since_last"] <= policy.recent_purchase_days, ~(profit > 0)], [0, 1, 2], default=3
+    )
+    excluded = reason < 3
+    action = np.where(excluded, ACTION_NAMES.index(NO_ACTION), action_codes(stage, tier, policy.perk_tiers))
 
     out = scores.copy()
-    out["value_tier"] = tier
-    out["lifecycle_stage"] = stage
+    out["value_tier"] = labels(tier, TIERS)
+    out["lifecycle_stage"] = labels(stage, STAGES)
     out["net_value"] = net
     out["exclude_from_spend"] = excluded
-    out["exclude_reason"] = reason
+    out["exclude_reason"] = labels(reason, REASON_NAMES)
     out["winback_profit"] = profit
-    out["action"] = np.where(excluded, NO_ACTION, action).astype(object)
-    out["channel"] = np.where(excluded, NO_CHANNEL, channel).astype(object)
+    out["action"] = labels(action, ACTION_NAMES)
+    out["channel"] = labels(np.where(excluded, len(channels), channel), [*channels, NO_CHANNEL])
     out["incentive"] = np.where(excluded, 0.0, incentive)
     return out
 

@@ -21,11 +21,35 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-STAGE_NEW = "new"
-STAGE_ACTIVE = "active"
-STAGE_SLEEPING = "sleeping"
-STAGE_AT_RISK = "at_risk"
-STAGE_LOST = "lost"
+from targeting.policy import STAGES
+
+STAGE_NAMES = np.array(STAGES, dtype=object)
+NEW, ACTIVE, SLEEPING, AT_RISK, LOST = range(5)  # positions in STAGES
+
+
+def stage_codes(
+    days_since_last: Sequence[float] | np.ndarray | pd.Series,
+    frequency: Sequence[float] | np.ndarray | pd.Series,
+    active_days: int = 90,
+    sleeping_days: int = 180,
+    at_risk_days: int = 365,
+) -> np.ndarray:
+    """Lifecycle stage index per customer (positions in `STAGES`; boundaries in the module's table)."""
+    days = np.asarray(days_since_last, dtype=float).reshape(-1)
+    repeat = np.asarray(frequency, dtype=float).reshape(-1)
+    if days.shape != repeat.shape:
+        raise ValueError("days_since_last and frequency must have the same length")
+    if not (np.isfinite(days).all() and np.isfinite(repeat).all()):
+        raise ValueError("days_since_last and frequency must be finite for every customer")
+    if not 0 < active_days <= sleeping_days <= at_risk_days:
+        raise ValueError("lifecycle thresholds must satisfy 0 < active_days <= sleeping_days <= at_risk_days")
+    active = days < active_days
+    codes = np.select(
+        [active & (repeat == 0), active, days <= sleeping_days, days <= at_risk_days],
+        [NEW, ACTIVE, SLEEPING, AT_RISK],
+        default=LOST,
+    )
+    return codes.astype(np.int8)
 
 
 def assign_stages(
@@ -36,18 +60,4 @@ def assign_stages(
     at_risk_days: int = 365,
 ) -> np.ndarray:
     """Lifecycle stage names per customer (see the module's table for the exact boundaries)."""
-    days = np.asarray(days_since_last, dtype=float).reshape(-1)
-    repeat = np.asarray(frequency, dtype=float).reshape(-1)
-    if days.shape != repeat.shape:
-        raise ValueError("days_since_last and frequency must have the same length")
-    if not (np.isfinite(days).all() and np.isfinite(repeat).all()):
-        raise ValueError("days_since_last and frequency must be finite for every customer")
-    if not 0 < active_days <= sleeping_days <= at_risk_days:
-        raise ValueError("lifecycle thresholds must satisfy 0 < active_days <= sleeping_days <= at_risk_days")
-    active = days < active_days
-    stages = np.select(
-        [active & (repeat == 0), active, days <= sleeping_days, days <= at_risk_days],
-        [STAGE_NEW, STAGE_ACTIVE, STAGE_SLEEPING, STAGE_AT_RISK],
-        default=STAGE_LOST,
-    )
-    return stages.astype(object)
+    return STAGE_NAMES[stage_codes(days_since_last, frequency, active_days, sleeping_days, at_risk_days)]

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +29,44 @@ DEFAULT_CONTACT_COSTS = {"email": 0.05, "sms": 0.15, "mail": 1.20}
 DEFAULT_CHANNEL_RESPONSE_LIFT = {"email": 1.0, "sms": 1.1, "mail": 1.3}
 DEFAULT_COUPON_SHARES = {"new": 0.0, "active": 0.0, "sleeping": 0.05, "at_risk": 0.10, "lost": 0.15}
 DEFAULT_TIER_INCENTIVE_MULTIPLIERS = {"diamond": 1.5, "gold": 1.25, "silver": 1.0, "regular": 0.75}
+
+
+def codes_of(values: Any, vocabulary: Sequence[str]) -> np.ndarray:
+    """Positions of `values` in `vocabulary` (-1 where not in it); integer arrays are taken as codes already."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+        return values.astype(np.int64)
+    series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object))
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    position = {name: i for i, name in enumerate(vocabulary)}
+    # one lookup per distinct value (stages, tiers, channels), then a gather over customers
+    table = np.array([position.get(str(u), -1) for u in uniques] + [-1], dtype=np.int64)
+    return table[codes]
+
+
+@functools.cache
+def _strings_in_arrow() -> bool:
+    """True when pandas stores text in Arrow by default (pandas >= 3 with pyarrow installed)."""
+    return getattr(pd.Series(["x"]).dtype, "storage", None) == "pyarrow"
+
+
+def labels(codes: np.ndarray, names: Sequence[str]) -> Any:
+    """`names[codes]` as a column of strings, built in Arrow when pandas stores strings in Arrow (one
+    Python string per row would cost more than all of targeting's arithmetic)."""
+    codes = np.asarray(codes, dtype=np.int64)
+    if not _strings_in_arrow():
+        return np.asarray(list(names), dtype=object)[codes]
+    import pyarrow as pa
+
+    return labels_from_arrow(pa.array(list(names), type=pa.large_string()).take(pa.array(codes)))
+
+
+def labels_from_arrow(strings: Any) -> Any:
+    """An Arrow string array as pandas' default string column (object strings before pandas 3)."""
+    import pyarrow as pa
+
+    if not _strings_in_arrow():
+        return strings.to_numpy(zero_copy_only=False).astype(object)
+    return pd.array(strings.cast(pa.large_string()), dtype="str")
 
 
 def _frozen(mapping: Mapping[str, float], defaults: Mapping[str, float] | None = None) -> Mapping[str, float]:

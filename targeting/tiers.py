@@ -51,13 +51,25 @@ def boundary_counts(n: int, shares: Sequence[float]) -> np.ndarray:
 def rank_order(value_score: Sequence[float] | np.ndarray | pd.Series, ids: Sequence[object] | None = None) -> np.ndarray:
     """Positions sorted by value_score descending, ties by id ascending (by position when no ids)."""
     values = _scores(value_score)
+    order = np.argsort(-values, kind="stable")
     if ids is None:
-        return np.argsort(-values, kind="stable")
-    keys = np.asarray(ids).astype(str)
-    if keys.shape != values.shape:
+        return order
+    keys = pd.Series(ids, copy=False) if isinstance(ids, (pd.Series, pd.Index)) else pd.Series(np.asarray(ids))
+    if len(keys) != values.size:
         raise ValueError("ids and value_score must have the same length")
-    id_rank = pd.factorize(keys, sort=True)[0]
-    return np.lexsort((id_rank, -values))
+    # Only tied scores need the ids: sort those slots again by (score, id). Sorting every id as text
+    # would cost more than everything else in `decide`.
+    ordered = values[order]
+    tied = np.zeros(values.size, dtype=bool)
+    same = ordered[1:] == ordered[:-1]
+    tied[1:] |= same
+    tied[:-1] |= same
+    if tied.any():
+        slots = np.flatnonzero(tied)
+        members = order[slots]
+        id_rank = pd.factorize(keys.iloc[members].astype(str), sort=True)[0]
+        order[slots] = members[np.lexsort((id_rank, -values[members]))]
+    return order
 
 
 def tier_cut_points(
@@ -80,6 +92,27 @@ def tier_cut_points(
     return cuts
 
 
+def tier_codes(
+    value_score: Sequence[float] | np.ndarray | pd.Series,
+    cut_points: Sequence[float] | None = None,
+    shares: Sequence[float] = DEFAULT_TIER_SHARES,
+    ids: Sequence[object] | None = None,
+) -> np.ndarray:
+    """Tier index per customer (0 diamond ... 3 regular, the order of `TIERS`); see `assign_tiers`."""
+    values = _scores(value_score)
+    if cut_points is not None:
+        cuts = np.asarray(list(cut_points), dtype=float)
+        if cuts.shape != (3,) or not np.isfinite(cuts).all() or (np.diff(cuts) > 0).any():
+            raise ValueError("cut_points must be three finite, non-increasing thresholds (diamond, gold, silver)")
+        # number of thresholds the score fails to reach = tier index (0 diamond ... 3 regular)
+        return (values[:, None] < cuts[None, :]).sum(axis=1).astype(np.int8)
+    order = rank_order(values, ids)
+    bounds = boundary_counts(values.size, shares)
+    rank = np.empty(values.size, dtype=np.int64)
+    rank[order] = np.arange(values.size)
+    return np.searchsorted(bounds, rank, side="right").astype(np.int8)
+
+
 def assign_tiers(
     value_score: Sequence[float] | np.ndarray | pd.Series,
     cut_points: Sequence[float] | None = None,
@@ -87,17 +120,4 @@ def assign_tiers(
     ids: Sequence[object] | None = None,
 ) -> np.ndarray:
     """Tier names per customer: by the saved cut-points when given, else by rank with `shares`."""
-    values = _scores(value_score)
-    if cut_points is not None:
-        cuts = np.asarray(list(cut_points), dtype=float)
-        if cuts.shape != (3,) or not np.isfinite(cuts).all() or (np.diff(cuts) > 0).any():
-            raise ValueError("cut_points must be three finite, non-increasing thresholds (diamond, gold, silver)")
-        # number of thresholds the score fails to reach = tier index (0 diamond ... 3 regular)
-        index = (values[:, None] < cuts[None, :]).sum(axis=1)
-        return TIER_NAMES[index]
-    order = rank_order(values, ids)
-    bounds = boundary_counts(values.size, shares)
-    rank = np.empty(values.size, dtype=np.int64)
-    rank[order] = np.arange(values.size)
-    index = np.searchsorted(bounds, rank, side="right")
-    return TIER_NAMES[index]
+    return TIER_NAMES[tier_codes(value_score, cut_points, shares, ids)]

@@ -26,50 +26,55 @@ with coupon = `coupon_shares[stage] * tier_incentive_multipliers[tier] * avg_ord
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
+from targeting.policy import STAGES, TIERS, codes_of
+
 NO_ACTION = "none"
 NO_CHANNEL = "none"
+NOTICE = "new_arrival_notice"
+ACTION_NAMES = (
+    NO_ACTION,
+    NOTICE,
+    "event_notice_coupon",
+    "event_notice_free_shipping",
+    "reminder_coupon",
+    "reminder_free_shipping",
+    "promotion_coupon",
+    "promotion_free_shipping_coupon",
+)
+# ACTION_TABLE[stage, perk] -> position in ACTION_NAMES: rows in STAGES order (new, active, sleeping,
+# at_risk, lost), then a row for unknown stages; column 1 for perk tiers
+ACTION_TABLE = np.array([[1, 1], [1, 1], [2, 3], [4, 5], [6, 7], [1, 1]], dtype=np.int64)
+WINBACK_STAGES = ("sleeping", "at_risk", "lost")
 
 
-def choose_actions(stage: np.ndarray, tier: np.ndarray, perk_tiers: Sequence[str] = ("diamond", "gold")) -> np.ndarray:
-    """The recommended action per customer from its lifecycle stage and value tier."""
-    stage = np.asarray(stage, dtype=object)
-    perk = np.isin(np.asarray(tier, dtype=object), list(perk_tiers))
-    return np.select(
-        [
-            (stage == "sleeping") & perk,
-            stage == "sleeping",
-            (stage == "at_risk") & perk,
-            stage == "at_risk",
-            (stage == "lost") & perk,
-            stage == "lost",
-        ],
-        [
-            "event_notice_free_shipping",
-            "event_notice_coupon",
-            "reminder_free_shipping",
-            "reminder_coupon",
-            "promotion_free_shipping_coupon",
-            "promotion_coupon",
-        ],
-        default="new_arrival_notice",
-    ).astype(object)
+def lookup(codes: np.ndarray, vocabulary: Sequence[str], mapping: Mapping[str, float], default: float = 0.0) -> np.ndarray:
+    """mapping[vocabulary[code]] per element (`default` for unknown keys and code -1)."""
+    table = np.array([mapping.get(name, default) for name in vocabulary] + [default], dtype=float)
+    return table[codes]
 
 
-def _lookup(keys: np.ndarray, mapping: Mapping[str, float], default: float = 0.0) -> np.ndarray:
-    """mapping[key] per element, vectorised over the few distinct keys."""
-    keys = np.asarray(keys, dtype=object)
-    out = np.full(keys.shape, default, dtype=float)
-    for key, value in mapping.items():  # loops over stages / tiers / channels, not customers
-        out[keys == key] = value
-    return out
+def _perk(tier: Any, perk_tiers: Sequence[str]) -> np.ndarray:
+    """True where the tier gets service perks before coupons."""
+    return np.isin(codes_of(tier, TIERS), [TIERS.index(t) for t in perk_tiers])
+
+
+def action_codes(stage: Any, tier: Any, perk_tiers: Sequence[str] = ("diamond", "gold")) -> np.ndarray:
+    """Position in `ACTION_NAMES` of each customer's recommended action (stage, tier: names or codes)."""
+    return ACTION_TABLE[codes_of(stage, STAGES), _perk(tier, perk_tiers).astype(np.int64)]
+
+
+def choose_actions(stage: Any, tier: Any, perk_tiers: Sequence[str] = ("diamond", "gold")) -> np.ndarray:
+    """The recommended action per customer from its lifecycle stage and value tier (names or codes)."""
+    return np.asarray(ACTION_NAMES, dtype=object)[action_codes(stage, tier, perk_tiers)]
 
 
 def size_incentives(
-    stage: np.ndarray,
-    tier: np.ndarray,
+    stage: Any,
+    tier: Any,
     avg_order_value: np.ndarray,
     coupon_shares: Mapping[str, float],
     tier_incentive_multipliers: Mapping[str, float],
@@ -78,14 +83,15 @@ def size_incentives(
     max_incentive_share: float = 0.20,
 ) -> np.ndarray:
     """Incentive money per customer (coupon or perk by stage and tier), capped by a share of the AOV."""
-    stage = np.asarray(stage, dtype=object)
+    stage_code = codes_of(stage, STAGES)
+    tier_code = codes_of(tier, TIERS)
     aov = np.maximum(np.nan_to_num(np.asarray(avg_order_value, dtype=float)), 0.0)
-    coupon = _lookup(stage, coupon_shares) * _lookup(tier, tier_incentive_multipliers, 1.0) * aov
-    perk = np.isin(np.asarray(tier, dtype=object), list(perk_tiers))
-    winback = np.isin(stage, ["sleeping", "at_risk", "lost"])
+    coupon = lookup(stage_code, STAGES, coupon_shares) * lookup(tier_code, TIERS, tier_incentive_multipliers, 1.0) * aov
+    perk = _perk(tier_code, perk_tiers)
+    winback = np.isin(stage_code, [STAGES.index(s) for s in WINBACK_STAGES])
     incentive = np.select(
-        [perk & (stage == "lost"), perk & winback],
-        [free_shipping_cost + coupon, np.full(stage.shape, float(free_shipping_cost))],
+        [perk & (stage_code == STAGES.index("lost")), perk & winback],
+        [free_shipping_cost + coupon, np.full(aov.shape, float(free_shipping_cost))],
         default=coupon,
     )
     return np.minimum(incentive, max_incentive_share * aov)
@@ -115,39 +121,34 @@ def channel_profits(
     return responds * (gain - np.asarray(incentive, dtype=float))[:, None] - cost[None, :]
 
 
-def best_channel(profits: np.ndarray, channels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """The most profitable channel per row and its profit (first channel wins ties: list cheapest first)."""
+def best_channel(profits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column of the most profitable channel per row and its profit (the first column wins ties, so list
+    channels cheapest first)."""
     if profits.shape[0] == 0:
-        return np.array([], dtype=object), np.array([], dtype=float)
+        return np.array([], dtype=np.int64), np.array([], dtype=float)
     best = np.argmax(profits, axis=1)
-    names = np.asarray(list(channels), dtype=object)[best]
-    return names, profits[np.arange(profits.shape[0]), best]
-
-
-def response_probability(
-    stage: np.ndarray,
-    channel: np.ndarray,
-    response_rates: Mapping[str, float],
-    channel_response_lift: Mapping[str, float],
-) -> np.ndarray:
-    """P(response) of each customer's stage on its channel: min(1, rate * lift); 0 when no channel."""
-    lift = _lookup(channel, channel_response_lift, 1.0)
-    rate = np.minimum(_lookup(stage, response_rates) * lift, 1.0)
-    return np.where(np.asarray(channel, dtype=object) == NO_CHANNEL, 0.0, rate)
+    return best, profits[np.arange(profits.shape[0]), best]
 
 
 def contact_spend(
-    stage: np.ndarray,
-    channel: np.ndarray,
+    stage: Any,
+    channel: Any,
     incentive: np.ndarray,
     response_rates: Mapping[str, float],
     contact_costs: Mapping[str, float],
     channel_response_lift: Mapping[str, float],
 ) -> np.ndarray:
-    """Expected money spent on a contact: contact cost + P(response) * incentive (0 with no channel)."""
-    channel = np.asarray(channel, dtype=object)
-    unknown = sorted(set(np.unique(channel.astype(str))) - set(contact_costs) - {NO_CHANNEL})
-    if unknown:
-        raise ValueError(f"channels {unknown} have no contact cost; known channels: {sorted(contact_costs)}")
-    responds = response_probability(stage, channel, response_rates, channel_response_lift)
-    return _lookup(channel, contact_costs) + responds * np.asarray(incentive, dtype=float)
+    """Expected money spent on a contact: contact cost + P(response) * incentive (0 with no channel).
+
+    P(response) = min(1, response_rates[stage] * channel_response_lift[channel]).
+    """
+    vocabulary = [*contact_costs, NO_CHANNEL]
+    channel_code = codes_of(channel, vocabulary)
+    if (channel_code < 0).any():
+        unknown = sorted({str(c) for c in np.asarray(channel, dtype=object)[channel_code < 0][:1000]})
+        raise ValueError(f"channels {unknown[:5]} have no contact cost; known channels: {sorted(contact_costs)}")
+    none = channel_code == len(vocabulary) - 1
+    lift = lookup(channel_code, vocabulary, channel_response_lift, 1.0)
+    responds = np.minimum(lookup(codes_of(stage, STAGES), STAGES, response_rates) * lift, 1.0)
+    spend = lookup(channel_code, vocabulary, contact_costs) + responds * np.asarray(incentive, dtype=float)
+    return np.where(none, 0.0, spend)

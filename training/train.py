@@ -4,7 +4,7 @@
 
 1. plan the out-of-time design (`training.split`) and fingerprint the data;
 2. fit each BTYD model of the menu on data up to E-H and measure it on (E-H, E]; `btyd_model="auto"`
-   keeps the one with the lowest holdout purchase MAE;
+   keeps the one with the lowest holdout purchase MAE (near-ties: the best churn AUC of 1 - P(alive));
 3. fit the out-of-time scorer (BTYD up to E-H, churn and value models on snapshots E-2H, E-2H-step, ...)
    and measure it and the baselines on the holdout; the better value ranking becomes `value_score`;
 4. refit everything on all data up to E (the production scorer);
@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import ModelError
+from models.clv import CLVModel
 from models.scorer import PatronScorer
 from targeting.policy import TargetingPolicy
 from training import plots
@@ -59,6 +60,8 @@ from training.split import OutOfTimePlan, plan_out_of_time, restrict_to
 logger = logging.getLogger(__name__)
 
 PACKAGES = ("patron", "mlflow", "lightgbm", "lifetimes", "scikit-learn", "pandas", "numpy", "scipy")
+MAE_TIE_TOLERANCE = 0.01
+MAX_PARAM_CHARS = 5000  # MLflow caps a param value at 6,000 characters
 HEADLINE_METRICS = ("churn_auc", "churn_pr_auc", "churn_lift_10", "clv_spearman", "value_spearman")
 
 
@@ -87,6 +90,7 @@ class MenuResult:
     metrics: dict[str, float]
     chosen: str
     failures: dict[str, str]
+    fitted: dict[str, CLVModel]
 
 
 def package_versions() -> dict[str, str]:
@@ -100,11 +104,24 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def choose_btyd_model(metrics: dict[str, float], names: list[str]) -> str:
+    """The menu model with the lowest holdout purchase MAE; near-ties go to the better churn AUC.
+
+    "Near" is within `MAE_TIE_TOLERANCE` (relative) of the best MAE: on Online Retail the three models
+    reach the same no-dropout limit and their MAEs differ in the ninth digit, while their P(alive)
+    rank churners very differently.
+    """
+    best = min(metrics[f"btyd_{n}_purchase_mae"] for n in names)
+    close = [n for n in names if metrics[f"btyd_{n}_purchase_mae"] <= best * (1 + MAE_TIE_TOLERANCE)]
+    return max(close, key=lambda n: (np.nan_to_num(metrics.get(f"btyd_{n}_churn_auc", 0.0)), -names.index(n)))
+
+
 def measure_btyd_menu(cache: FeatureCache, plan: OutOfTimePlan, config: TrainingConfig) -> MenuResult:
     """Fit every BTYD model of the menu on data up to E-H; holdout purchase MAE and churn AUC of each."""
     holdout = cache.get(plan.holdout_as_of)
     metrics: dict[str, float] = {}
     failures: dict[str, str] = {}
+    fitted_models: dict[str, CLVModel] = {}
     for name in BTYD_MENU:
         try:
             fitted = clv_model(config, name).fit(holdout)
@@ -115,6 +132,7 @@ def measure_btyd_menu(cache: FeatureCache, plan: OutOfTimePlan, config: Training
         if getattr(fitted, "model_", name) != name:
             failures[name] = f"fell back to {fitted.model_}: {'; '.join(fitted.fallbacks_)}"
             continue
+        fitted_models[name] = fitted
         predicted = fitted.predict(holdout, horizon_days=config.churn_horizon_days)
         metrics.update(
             btyd_metrics(name, predicted["expected_purchases"].to_numpy(), predicted["p_alive"].to_numpy(), holdout)
@@ -123,11 +141,11 @@ def measure_btyd_menu(cache: FeatureCache, plan: OutOfTimePlan, config: Training
     if config.btyd_model != "auto":
         chosen = config.btyd_model
     elif fitted_names:
-        chosen = min(fitted_names, key=lambda n: metrics[f"btyd_{n}_purchase_mae"])
+        chosen = choose_btyd_model(metrics, fitted_names)
     else:
         chosen = "bgnbd"  # every menu model fell back; let CLVModel's own fallbacks decide
     logger.info("BTYD model: %s (menu: %s)", chosen, {n: metrics.get(f"btyd_{n}_purchase_mae") for n in BTYD_MENU})
-    return MenuResult(metrics, chosen, failures)
+    return MenuResult(metrics, chosen, failures, fitted_models)
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, float]:
@@ -145,7 +163,7 @@ def _btyd_params(scorer: PatronScorer) -> dict[str, Any]:
         value = params.get(key)
         if value is not None and np.isfinite(value):  # Pareto/NBD has no a, b (NaN)
             out[name] = float(value)
-    out["fallbacks"] = "; ".join(getattr(model, "fallbacks_", []) or []) or "none"
+    out["fallbacks"] = ("; ".join(getattr(model, "fallbacks_", []) or []) or "none")[:MAX_PARAM_CHARS]
     corr = getattr(model, "freq_monetary_corr_", None)
     out["freq_monetary_corr"] = float(corr) if corr is not None and np.isfinite(corr) else "n/a"
     return out
@@ -236,7 +254,9 @@ def train(
 
     # 2-3. out-of-time models and their measurement
     menu = measure_btyd_menu(cache, plan, config)
-    evaluation_parts = fit_parts(cache, plan.holdout_as_of, plan.evaluation_snapshots, config, menu.chosen)
+    evaluation_parts = fit_parts(
+        cache, plan.holdout_as_of, plan.evaluation_snapshots, config, menu.chosen, menu.fitted.get(menu.chosen)
+    )
     probe = assemble_scorer(evaluation_parts, config, policy, "clv", {})
     components = probe.components(holdout)
     metrics = holdout_metrics(components, holdout, evaluation_parts.training_set)
@@ -296,7 +316,7 @@ def train(
             **{f"version_{k}": v for k, v in package_versions().items()},
         }
         for name, reason in menu.failures.items():
-            params[f"btyd_{name}_failure"] = reason[:250]
+            params[f"btyd_{name}_failure"] = reason[:MAX_PARAM_CHARS]
         mlflow.log_params(params)
         mlflow.log_metrics(_finite(metrics))
         mlflow.log_dict(fingerprint, "data_fingerprint.json")

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from fastapi import APIRouter, HTTPException
+from fastapi.exceptions import RequestValidationError
 
+from features.errors import DataError
 from serving.deps import ApiKeyDep, ModelDep, ScoresFileDep, SettingsDep
 from serving.errors import LimitExceeded
 from serving.records import frame_records
+from serving.request_frame import field_error, refuse
 from serving.routes.responses import NO_MODEL, TOO_LARGE, UNAUTHORIZED
 from serving.schemas import CampaignRequest, CampaignResponse, ErrorResponse
 from serving.scoring import SCORE_COLUMNS
+from targeting.campaign import select_campaign
+from targeting.policy import TargetingPolicy
+from targeting.winback import NO_CHANNEL
 
 router = APIRouter(prefix="/v1", tags=["campaign"], dependencies=[ApiKeyDep])
 
@@ -22,14 +29,24 @@ def decisions_from_request(body: CampaignRequest, scores_path: str | None, score
     if body.scores is not None:
         return pd.DataFrame([row.model_dump() for row in body.scores], columns=SCORE_COLUMNS)
     ids = list(dict.fromkeys(body.customer_ids or []))
-    rows = scores_file.rows(scores_path, ids)
-    found = {str(row["customer_id"]) for row in rows}
-    unknown = [cid for cid in ids if cid not in found]
+    found = scores_file.select(scores_path, ids)
+    known = set(found["customer_id"].astype(str))
+    unknown = [cid for cid in ids if cid not in known]
     if unknown:
         shown = ", ".join(repr(cid) for cid in unknown[:10])
         more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
         raise HTTPException(status_code=404, detail=f"not in the batch scores file: {shown}{more}")
-    return pd.DataFrame(rows)
+    return found
+
+
+def unknown_channel_errors(decisions: pd.DataFrame, policy: TargetingPolicy) -> list[dict[str, Any]]:
+    """Errors naming score rows whose channel the policy cannot price."""
+    known = [*policy.contact_costs, NO_CHANNEL]
+    bad = np.flatnonzero(~decisions["channel"].isin(known).to_numpy())
+    return [
+        field_error(("scores", int(i), "channel"), f"unknown channel; the model's channels are {known}")
+        for i in bad
+    ]
 
 
 @router.post(
@@ -46,8 +63,6 @@ def decisions_from_request(body: CampaignRequest, scores_path: str | None, score
 )
 def campaign(body: CampaignRequest, model: ModelDep, settings: SettingsDep, scores_file: ScoresFileDep) -> Any:
     """The customers to contact (action, channel, incentive, expected profit), a summary and exclusions."""
-    from targeting.campaign import select_campaign
-
     size = len(body.scores if body.scores is not None else body.customer_ids or [])
     if size > settings.max_customers_per_request:
         raise LimitExceeded(
@@ -57,7 +72,13 @@ def campaign(body: CampaignRequest, model: ModelDep, settings: SettingsDep, scor
         )
     decisions = decisions_from_request(body, settings.scores_path, scores_file)
     # The served model's targeting policy prices the contacts, as the batch job's campaign does.
-    result = select_campaign(decisions, body.budget, policy=getattr(model.scorer, "policy", None))
+    policy = getattr(model.scorer, "policy", None) or TargetingPolicy()
+    if body.scores is not None:
+        refuse(unknown_channel_errors(decisions, policy))
+    try:
+        result = select_campaign(decisions, body.budget, policy=policy)
+    except (DataError, ValueError) as exc:  # score rows that targeting cannot use
+        raise RequestValidationError([field_error(("scores",), str(exc))]) from None
     return {
         "budget": body.budget,
         "selected": frame_records(result.selected),

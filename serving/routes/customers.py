@@ -30,18 +30,11 @@ def get_customer(
     scores: ScoresFileDep,
 ) -> Any:
     """The customer's row of the batch scores file (settings `scores_path`)."""
-    row = scores.row(settings.scores_path, customer_id)
-    if row is None:
+    found = scores.select(settings.scores_path, [customer_id])
+    if found.empty:
         raise HTTPException(
             status_code=404,
             detail=f"customer {customer_id!r} is not in the batch scores file (as of its last run); "
             "POST /v1/score scores a customer from transactions",
         )
-    return score_rows_one(row)
-
-
-def score_rows_one(row: dict[str, Any]) -> dict[str, Any]:
-    """One record cleaned like the /v1/score rows."""
-    import pandas as pd
-
-    return score_rows(pd.DataFrame([row]))[0]
+    return score_rows(found)[0]

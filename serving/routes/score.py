@@ -5,16 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from fastapi import APIRouter
 
-from serving.deps import ApiKeyDep, MetricsDep, ModelDep, SettingsDep
+from serving.deps import ApiKeyDep, BatcherDep, MetricsDep, ModelDep, SettingsDep
 from serving.errors import LimitExceeded
 from serving.records import score_rows
 from serving.request_frame import prepare_request
 from serving.routes.responses import NO_MODEL, TOO_LARGE, UNAUTHORIZED
 from serving.schemas import ModelRef, ScoreRequest, ScoreResponse
-from serving.scoring import as_of_timestamp, score_frame
+from serving.scoring import as_of_timestamp
 
 router = APIRouter(prefix="/v1", tags=["scoring"], dependencies=[ApiKeyDep])
 
@@ -45,16 +44,16 @@ def check_limits(body: ScoreRequest, max_customers: int, max_transactions: int) 
     responses={**UNAUTHORIZED, **TOO_LARGE, **NO_MODEL},
     summary="Score customers from their transactions",
 )
-def score(body: ScoreRequest, model: ModelDep, settings: SettingsDep, metrics: MetricsDep) -> Any:
+async def score(
+    body: ScoreRequest, model: ModelDep, settings: SettingsDep, metrics: MetricsDep, batcher: BatcherDep
+) -> Any:
     """Scores per customer (the batch file's row, field for field), in request order."""
     check_limits(body, settings.max_customers_per_request, settings.max_transactions_per_customer)
-    required = getattr(model.scorer, "required_columns", ())
-    transactions, ids = prepare_request(body, settings.keep_duplicates, required)
-    scores = score_frame(transactions, model.scorer, as_of_timestamp(body.as_of))
-    positions = pd.Index(scores["customer_id"].astype(str)).get_indexer(ids.to_numpy())
-    metrics.scored.labels(model.version).inc(len(positions))
+    request = prepare_request(body, getattr(model.scorer, "required_columns", ()))
+    scores = await batcher.score(model, request, as_of_timestamp(body.as_of), settings.keep_duplicates)
+    metrics.scored.labels(model.version).inc(len(scores))
     return {
         "as_of": body.as_of,
         "model": ModelRef(name=model.name, version=model.version),
-        "scores": score_rows(scores.iloc[positions]),
+        "scores": score_rows(scores),
     }

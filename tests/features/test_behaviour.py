@@ -41,7 +41,8 @@ def test_known_values(log):
     assert a["margin_rate"] == pytest.approx(0.5)
     b = f.loc["b"]
     assert b["frequency"] == 0 and b["gap_mean"] == 0
-    assert b["overdue_ratio"] == pytest.approx(1 / 30.5)
+    # One purchase 1 day before as_of: its own tenure stands in for the unobserved gap.
+    assert b["overdue_ratio"] == 1.0 and b["gap_trend"] == 1.0 and b["gap_std"] == 0
 
 
 def test_absent_columns_mean_absent_features(log):
@@ -57,6 +58,7 @@ def test_labels_need_data_covering_the_horizon(log):
         build_features(log, "2024-03-31", horizon_days=90)
 
 
-def test_no_purchase_before_as_of_is_an_error(log):
-    with pytest.raises(DataError, match="no purchases"):
-        build_features(log, "2023-01-01")
+def test_no_purchase_before_as_of_gives_an_empty_frame_with_every_column(log):
+    empty = build_features(log, "2023-01-01", horizon_days=30)
+    assert empty.empty and empty.index.name == "customer_id"
+    assert list(empty.columns) == list(build_features(log, "2024-02-15", horizon_days=30).columns)

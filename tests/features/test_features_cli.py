@@ -86,3 +86,58 @@ def test_generate_writes_log_and_truth(tmp_path):
     truth = pd.read_parquet(tmp_path / "shop.truth.parquet")
     assert set(log["customer_id"]) == set(truth.index)
     assert {"unprofitable", "lambda_", "p_dropout", "return_propensity"} <= set(truth.columns)
+
+
+def test_cdnow_with_explicit_whitespace_separator_and_weeks(cdnow_master_path, tmp_path):
+    out = tmp_path / "weeks.csv"
+    result = runner.invoke(
+        app,
+        [
+            "features", "--transactions", str(cdnow_master_path), "--sep", r"\s+",
+            "--map", "timestamp=date", "--map", "amount=dollar_value", "--date-format", "%Y%m%d",
+            "--as-of", "1997-09-30", "--time-unit-days", "7", "--horizon-days", "180", "--out", str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    features = pd.read_csv(out, dtype={"customer_id": str}).set_index("customer_id")
+    assert features.index[0] == "00001"  # ids keep their leading zeros
+    assert (features["T"] <= 273 / 7).all() and (features["recency"] <= features["T"]).all()
+    assert set(features["churned"].unique()) == {0, 1}
+
+
+def test_headerless_file_mapped_by_column_number(cdnow_master_path, tmp_path):
+    sample = cdnow_master_path.with_name("CDNOW_sample.txt")
+    out = tmp_path / "sample.parquet"
+    result = runner.invoke(
+        app,
+        [
+            "features", "--transactions", str(sample), "--no-header", "--map", "customer_id=0",
+            "--map", "timestamp=2", "--map", "amount=4", "--date-format", "%Y%m%d",
+            "--as-of", "1997-09-30", "--out", str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "6,919" in result.output  # every line is data
+    assert len(pd.read_parquet(out)) == 2_349
+
+
+def test_as_of_before_any_purchase_is_one_error_line(tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text("customer_id,timestamp,amount\n1,2024-01-01,10\n")
+    result = runner.invoke(
+        app, ["features", "--transactions", str(log), "--as-of", "2023-01-01", "--out", str(tmp_path / "f.parquet")]
+    )
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1].startswith("error: no customer has a purchase on or before")
+    assert not (tmp_path / "f.parquet").exists()
+
+
+def test_a_file_with_no_usable_row_is_one_error_line(tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text("customer_id,timestamp,amount\n,2024-01-01,10\n2,never,3\n")
+    result = runner.invoke(
+        app, ["features", "--transactions", str(log), "--as-of", "2024-01-31", "--out", str(tmp_path / "f.parquet")]
+    )
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert lines == ["error: no usable rows: all 2 rows were rejected (missing_customer_id: 1, bad_timestamp: 1)"]

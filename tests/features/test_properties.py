@@ -83,3 +83,51 @@ def test_labels_use_only_the_window(tx):
     assert ((features["holdout_purchases"] == 0) == (features["churned"] == 1)).all()
     spend = in_window.groupby("customer_id")["amount"].sum().reindex(features.index, fill_value=0.0)
     np.testing.assert_allclose(features["holdout_net_spend"].to_numpy(), spend.to_numpy(), atol=1e-9)
+
+
+@st.composite
+def rich_logs(draw):
+    """Logs with every optional column, order ids in any order, gaps in category and cost."""
+    tx = draw(logs())
+    n = len(tx)
+    tx["order_id"] = draw(st.lists(st.sampled_from(["o1", "o2", "o3", "o10", "o11", "x"]), min_size=n, max_size=n))
+    tx["category"] = draw(st.lists(st.sampled_from(["books", "music", None]), min_size=n, max_size=n))
+    tx["discount"] = draw(st.lists(st.sampled_from([0.0, 1.0, 5.5]), min_size=n, max_size=n))
+    tx["promo"] = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    tx["cost"] = draw(st.lists(st.sampled_from([0.2, 3.0, np.nan]), min_size=n, max_size=n))
+    return tx
+
+
+def _customer_time_sorted(tx):
+    return tx.sort_values(["customer_id", "timestamp"], kind="stable", ignore_index=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rich_logs(), st.randoms(use_true_random=False))
+def test_row_order_does_not_matter(tx, random):
+    """Sorted logs take the fast path, shuffled ones the general one: same features either way."""
+    features = _features(tx, horizon=120)
+    if features is None:
+        return
+    sorted_log = _customer_time_sorted(tx)
+    shuffled = tx.iloc[random.sample(range(len(tx)), len(tx))].reset_index(drop=True)
+    pd.testing.assert_frame_equal(build_features(sorted_log, AS_OF, horizon_days=120), features, check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(build_features(shuffled, AS_OF, horizon_days=120), features, check_exact=False, rtol=1e-12)
+    assert np.isfinite(features.to_numpy(dtype=float)).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(rich_logs())
+def test_orders_are_distinct_order_ids_whatever_their_order(tx):
+    features = _features(_customer_time_sorted(tx))
+    if features is None:
+        return
+    past = tx["timestamp"] < AS_OF + pd.Timedelta(days=1)
+    bought = tx.loc[past & ~tx["is_return"]]
+    returned = tx.loc[past & tx["is_return"]]
+    orders = bought.groupby("customer_id")["order_id"].nunique().reindex(features.index)
+    returns = returned.groupby("customer_id")["order_id"].nunique().reindex(features.index, fill_value=0)
+    np.testing.assert_array_equal(features["order_count"].to_numpy(), orders.to_numpy(dtype=float))
+    np.testing.assert_array_equal(features["return_count"].to_numpy(), returns.to_numpy(dtype=float))
+    order_values = bought.groupby(["customer_id", "order_id"])["amount"].sum().groupby(level=0).max()
+    np.testing.assert_allclose(features["max_order_value"].to_numpy(), order_values.reindex(features.index).to_numpy())

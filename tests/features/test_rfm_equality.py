@@ -67,3 +67,26 @@ def test_returns_never_count_as_purchase_days():
     assert row["gross_spend"] == 80 and row["net_spend"] == 60
     assert row["return_count"] == 1 and row["return_amount"] == 20
     assert row["return_rate"] == pytest.approx(0.5)
+
+
+def test_rfm_summary_alone_equals_lifetimes_in_weeks(cdnow_tx):
+    from features import rfm_summary
+
+    ours = rfm_summary(cdnow_tx, "1998-06-30", time_unit_days=7)
+    reference = _lifetimes_rfm(cdnow_tx, "1998-06-30")
+    reference[["recency", "T"]] /= 7
+    assert list(ours.index) == list(reference.index)
+    np.testing.assert_allclose(ours[RFM].to_numpy(), reference[RFM].to_numpy(), rtol=1e-12, atol=1e-9)
+
+
+def test_cdnow_raw_file_equals_lifetimes_on_the_rows_the_contract_accepts(cdnow_master_path, cdnow_tx):
+    """The loader drops only $0 rows and exact duplicate lines; on the rest RFM is lifetimes' own."""
+    raw = pd.read_csv(cdnow_master_path, sep=r"\s+", dtype={"customer_id": str, "date": str})
+    raw = raw.loc[raw["dollar_value"] > 0].drop_duplicates()
+    raw = raw.assign(timestamp=pd.to_datetime(raw["date"], format="%Y%m%d"), amount=raw["dollar_value"])
+    reference = summary_data_from_transaction_data(
+        raw, "customer_id", "timestamp", monetary_value_col="amount", observation_period_end="1997-09-30", freq="D"
+    ).sort_index()
+    ours = build_features(cdnow_tx, "1997-09-30")
+    assert len(ours) == len(reference) == 23_500
+    np.testing.assert_allclose(ours[RFM].to_numpy(), reference[RFM].to_numpy(), rtol=1e-12, atol=1e-9)

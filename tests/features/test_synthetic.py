@@ -40,3 +40,29 @@ def test_unprofitable_customers_return_more():
     rates = features.groupby(truth["unprofitable"].to_numpy())["return_value_share"].mean()
     assert rates[True] > 3 * rates[False]
     assert np.isfinite(features.to_numpy(dtype=float)).all()
+
+
+def test_log_is_in_customer_time_order_and_returns_match_their_orders():
+    data = generate_transactions(3000, seed=4)
+    tx = data.transactions
+    pd.testing.assert_frame_equal(tx, tx.sort_values(["customer_id", "timestamp"], kind="stable", ignore_index=True))
+    purchases = tx.loc[~tx["is_return"]].set_index("order_id")
+    assert purchases.index.is_unique
+    returns = tx.loc[tx["is_return"]]
+    bought = purchases.loc[returns["order_id"]]
+    assert (bought["customer_id"].to_numpy() == returns["customer_id"].to_numpy()).all()
+    assert (bought["timestamp"].to_numpy() < returns["timestamp"].to_numpy()).all()
+    np.testing.assert_allclose(returns["amount"].to_numpy(), -bought["amount"].to_numpy())
+
+
+def test_truth_matches_the_log():
+    data = generate_transactions(3000, seed=6)
+    purchases = data.transactions.loc[~data.transactions["is_return"]]
+    per_customer = purchases.groupby("customer_id")["timestamp"].agg(["min", "max", "size"])
+    truth = data.customers.loc[per_customer.index]
+    assert (truth["first_purchase"] == per_customer["min"]).all()
+    np.testing.assert_array_equal(truth["repeat_purchases"], per_customer["size"] - 1)
+    # BG/NBD: a customer drops out right after a repeat purchase and never buys again.
+    dead = truth["dropout_time"].notna()
+    assert (truth.loc[dead, "dropout_time"] == per_customer.loc[dead, "max"]).all()
+    assert (truth.loc[dead, "repeat_purchases"] >= 1).all()

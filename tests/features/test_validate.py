@@ -110,3 +110,124 @@ def test_online_retail_rejects_are_accounted(online_retail_path):
     assert tx["is_return"].sum() > 8_000
     assert (tx.loc[tx["is_return"], "amount"] < 0).all()
     assert tx["customer_id"].str.fullmatch(r"\d{5}").all()
+
+
+def test_zero_amount_is_a_reject_only_on_a_purchase():
+    raw = _raw(
+        customer_id=["1", "1", "1"],
+        timestamp=["2024-01-01", "2024-01-02", "2024-01-03"],
+        amount=[5.0, 0.0, 0.0],
+        is_return=[False, False, True],
+    )
+    result = validate_transactions(raw)
+    assert result.rejects["reason"].tolist() == ["zero_amount"]
+    assert result.rejects["row"].tolist() == [1]
+    assert result.transactions["is_return"].tolist() == [False, True]
+
+
+def test_missing_amount_is_filled_from_quantity_and_price():
+    raw = _raw(
+        customer_id=["1", "1", "2"],
+        timestamp=["2024-01-01", "2024-01-02", "2024-01-03"],
+        amount=[5.0, None, None],
+        quantity=[1.0, 3.0, None],
+        unit_price=[5.0, 2.0, None],
+    )
+    result = validate_transactions(raw)
+    assert result.transactions["amount"].tolist() == [5.0, 6.0]
+    assert result.rejects["reason"].tolist() == ["bad_amount"]
+
+
+def test_ids_timestamps_and_money_in_the_forms_exports_use():
+    raw = _raw(
+        customer_id=[" 00042 ", "17850.0", "17850", "abc"],
+        timestamp=["2024-01-01T10:00:00+02:00", "2024-01-02", "01/03/2024 08:00", "2024-01-04 23:59:59"],
+        amount=["$1,234.50", "12", "-3.5", "1,5"],
+    )
+    result = validate_transactions(raw)
+    tx = result.transactions
+    assert tx["customer_id"].tolist() == ["00042", "17850", "17850"]
+    assert tx["timestamp"].tolist() == [
+        pd.Timestamp("2024-01-01 08:00"),  # offsets are converted to UTC
+        pd.Timestamp("2024-01-02"),
+        pd.Timestamp("2024-01-03 08:00"),
+    ]
+    assert tx["amount"].tolist() == [1234.5, 12.0, -3.5]
+    # "1,5" could be 1.5 or 15: rejected rather than guessed.
+    assert result.rejects.set_index("row")["reason"].to_dict() == {3: "bad_amount"}
+
+
+def test_validated_frame_is_sorted_and_rejects_point_at_input_positions():
+    raw = _raw(
+        customer_id=["b", "a", "b", None, "a"],
+        timestamp=["2024-03-01", "2024-02-01", "2024-01-01", "2024-01-01", "2024-01-01"],
+        amount=[1.0, 2.0, 3.0, 4.0, 5.0],
+    )
+    raw.index = [10, 11, 12, 13, 14]  # the caller's index does not matter: rows are positions
+    result = validate_transactions(raw)
+    tx = result.transactions
+    assert list(zip(tx["customer_id"], tx["amount"], strict=True)) == [("a", 5.0), ("a", 2.0), ("b", 3.0), ("b", 1.0)]
+    assert result.rejects["row"].tolist() == [3]
+    assert pd.api.types.is_string_dtype(tx["customer_id"])
+    assert tx["timestamp"].dtype == "datetime64[ns]"
+
+
+def test_duplicates_are_exact_copies_of_an_earlier_row_in_every_column():
+    raw = _raw(
+        customer_id=["1", "1", "2", "1", "1"],
+        timestamp=["2024-01-01 10:00"] * 5,
+        amount=[5.0, 5.0, 5.0, 5.0, 5.0],
+        StockCode=["A", "B", "A", "A", "B"],  # an unmapped column still tells lines apart
+    )
+    result = validate_transactions(raw)
+    assert result.rejects.set_index("row")["reason"].to_dict() == {3: "duplicate", 4: "duplicate"}
+    assert result.rejects["StockCode"].tolist() == ["A", "B"]
+
+
+def test_optional_fields_are_typed():
+    raw = _raw(
+        customer_id=["1", "1"],
+        timestamp=["2024-01-01", "2024-01-02"],
+        amount=["10", "20"],
+        order_id=[1001.0, None],
+        category=["books", " "],
+        discount=["-2", ""],
+        promo=["yes", "0"],
+        cost=["6", "inf"],
+    )
+    tx = validate_transactions(raw).transactions
+    assert tx["order_id"].iloc[0] == "1001" and pd.isna(tx["order_id"].iloc[1])
+    assert tx["category"].iloc[0] == "books" and pd.isna(tx["category"].iloc[1])
+    assert tx["discount"].tolist() == [2.0, 0.0]
+    assert tx["promo"].tolist() == [True, False]
+    assert tx["cost"].iloc[0] == 6.0 and pd.isna(tx["cost"].iloc[1])
+
+
+def test_mapping_by_column_number_works_with_a_header_too():
+    raw = _raw(CustomerID=["7"], When=["2024-01-01"], Money=["3"])
+    tx = validate_transactions(raw, mapping={"customer_id": "0", "timestamp": "1", "amount": "2"}).transactions
+    assert tx["customer_id"].tolist() == ["7"]
+
+
+def test_unknown_field_in_the_mapping_is_named():
+    raw = _raw(customer_id=["1"], timestamp=["2024-01-01"], amount=["1"])
+    with pytest.raises(DataError, match="unknown contract field.*customer"):
+        validate_transactions(raw, mapping={"customer": "customer_id"})
+
+
+def test_cdnow_sample_without_header_loads_by_column_number(cdnow_master_path):
+    sample = cdnow_master_path.with_name("CDNOW_sample.txt")
+    result = load_transactions(sample, mapping={"customer_id": "0", "timestamp": "2", "amount": "4"}, date_format="%Y%m%d")
+    assert result.summary["rows_read"] == 6_919  # no header row was swallowed
+    assert result.summary["customers"] == 2_349
+
+
+def test_timestamps_keep_nanoseconds_and_out_of_range_dates_are_rejected():
+    raw = _raw(
+        customer_id=["1", "1", "1"],
+        timestamp=["2024-01-01 10:00:00.123456789", "3000-01-01", "1500-01-01"],
+        amount=[1.0, 2.0, 3.0],
+    )
+    result = validate_transactions(raw)
+    assert result.transactions["timestamp"].tolist() == [pd.Timestamp("2024-01-01 10:00:00.123456789")]
+    assert result.rejects["reason"].tolist() == ["bad_timestamp", "bad_timestamp"]

@@ -33,9 +33,8 @@ class Registry:
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     """Generate a transaction log, train on it and promote the model to champion (once per session)."""
-    from features.synthetic import generate_transactions
-
     from features import load_transactions
+    from features.synthetic import generate_transactions
     from training.train import train
 
     folder = tmp_path_factory.mktemp("registry")

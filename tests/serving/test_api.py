@@ -52,6 +52,10 @@ def error_locs(response) -> list[list]:
     return [error["loc"] for error in response.json()["detail"]]
 
 
+# The optional fields the generated training data carries, so the model's features can be built.
+FULL = {"category": "books", "discount": 0.0, "promo": False, "cost": 3.0}
+
+
 def one_customer(**tx) -> dict:
     return {"as_of": "2011-12-09", "customers": [{"customer_id": "c1", "transactions": [tx]}]}
 
@@ -93,10 +97,13 @@ def test_contract_violation_names_the_transaction(client):
     body = {
         "as_of": "2011-12-09",
         "customers": [
-            {"customer_id": "ok", "transactions": [{"timestamp": "2011-01-01", "amount": 10}]},
+            {"customer_id": "ok", "transactions": [{"timestamp": "2011-01-01", "amount": 10, **FULL}]},
             {
                 "customer_id": "bad",
-                "transactions": [{"timestamp": "2011-01-01", "amount": 10}, {"timestamp": "2011-02-01", "amount": 0}],
+                "transactions": [
+                    {"timestamp": "2011-01-01", "amount": 10, **FULL},
+                    {"timestamp": "2011-02-01", "amount": 0, **FULL},
+                ],
             },
         ],
     }
@@ -105,8 +112,15 @@ def test_contract_violation_names_the_transaction(client):
     assert error_locs(response)[0] == ["body", "customers", 1, "transactions", 1]
 
 
+def test_fields_the_model_needs_are_required(client):
+    response = client.post("/v1/score", json=one_customer(timestamp="2011-01-01", amount=10, category="books"))
+    assert response.status_code == 422
+    messages = " ".join(error["msg"] for error in response.json()["detail"])
+    assert "'cost'" in messages and "margin_rate" in messages and "'category'" not in messages
+
+
 def test_customer_without_purchase_before_as_of_answers_422(client):
-    body = one_customer(timestamp="2012-01-01", amount=10)
+    body = one_customer(timestamp="2012-01-01", amount=10, **FULL)
     response = client.post("/v1/score", json=body)
     assert response.status_code == 422
     assert error_locs(response) == [["body", "customers", 0, "transactions"]]
@@ -290,3 +304,27 @@ def test_campaign_with_unknown_ids_is_404(client):
 
 def test_app_state_holds_one_store(client):
     assert app_of(client).state.model_store.current is not None
+
+
+# --- micro-batching ---------------------------------------------------------------------------
+
+
+def test_concurrent_requests_share_passes_and_get_their_own_rows(client, registry):
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = some_customers(registry, 12)
+    bodies = [request_body(registry.transactions, [cid], registry.as_of) for cid in ids]
+    # Two requests with the same customer id but different histories must not be mixed up.
+    clash = request_body(registry.transactions, [ids[0]], registry.as_of)
+    clash["customers"][0]["transactions"] = clash["customers"][0]["transactions"][:1]
+    bodies.append(clash)
+    alone = [client.post("/v1/score", json=body).json()["scores"] for body in bodies]
+    batcher = app_of(client).state.batcher
+    passes_before = batcher.passes
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        together = list(pool.map(lambda body: client.post("/v1/score", json=body).json()["scores"], bodies * 3))
+    for got, want in zip(together, alone * 3, strict=True):
+        for g, w in zip(got, want, strict=True):
+            assert g == w, {k: (g[k], w[k]) for k in g if g[k] != w[k]}
+    assert alone[-1] != alone[0]  # the clash really differs, and each request kept its own
+    assert batcher.passes - passes_before <= len(together)

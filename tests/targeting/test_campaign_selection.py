@@ -55,7 +55,7 @@ def reference_greedy(profit: np.ndarray, cost: np.ndarray, budget: float) -> lis
 
 def test_greedy_is_within_one_percent_of_the_exact_optimum():
     gaps = []
-    for seed in range(150):
+    for seed in range(100):  # 1000 cases in benchmarks/bench_targeting.py
         profit, cost, budget = knapsack_case(seed)
         chosen = greedy_knapsack(profit, cost, budget)
         assert math.fsum(cost[chosen]) <= budget

@@ -90,3 +90,16 @@ def test_bad_inputs_raise(values, cuts):
 def test_cut_points_need_data():
     with pytest.raises(ValueError):
         tier_cut_points([], SHARES)
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 300), distinct=st.integers(1, 20))
+def test_rank_order_sorts_by_score_then_id(seed, n, distinct):
+    from targeting.tiers import rank_order
+
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, distinct, n).astype(float) + (rng.uniform(size=n) < 0.3) * rng.uniform(size=n)
+    ids = rng.permutation([f"id{i:04d}" for i in range(n)])
+    order = rank_order(values, ids)
+    expected = sorted(range(n), key=lambda i: (-values[i], ids[i]))
+    assert order.tolist() == expected

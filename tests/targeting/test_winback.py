@@ -20,8 +20,8 @@ POLICY = TargetingPolicy()
 
 def _incentives(stage, tier, aov, policy=POLICY):
     return size_incentives(
-        np.array(stage, dtype=object),
-        np.array(tier, dtype=object),
+        np.asarray(stage),
+        np.asarray(tier),
         np.array(aov, dtype=float),
         policy.coupon_shares,
         policy.tier_incentive_multipliers,
@@ -82,9 +82,9 @@ def test_profit_formula_and_email_by_default():
         np.array([0.5]), np.array([16.0]), np.array([0.2]), np.array([5.0]),
         POLICY.contact_costs, POLICY.channel_response_lift, channels,
     )
-    channel, profit = best_channel(profits, channels)
+    best, profit = best_channel(profits)
     assert profits[0, channels.index("email")] == pytest.approx(0.55)
-    assert channel.tolist() == ["email"]
+    assert [channels[i] for i in best] == ["email"]
     assert profit.tolist() == pytest.approx([0.55])
 
 
@@ -94,14 +94,14 @@ def test_costlier_channel_only_when_it_pays():
     profits = channel_profits(
         np.ones(3), gain, np.full(3, 0.2), np.zeros(3), POLICY.contact_costs, POLICY.channel_response_lift, channels
     )
-    chosen, _ = best_channel(profits, channels)
-    assert chosen.tolist() == ["email", "sms", "mail"]
+    chosen, _ = best_channel(profits)
+    assert [channels[i] for i in chosen] == ["email", "sms", "mail"]
     # equal lift: the cheapest channel wins every time
     flat = {c: 1.0 for c in channels}
     chosen_flat, _ = best_channel(
-        channel_profits(np.ones(3), gain, np.full(3, 0.2), np.zeros(3), POLICY.contact_costs, flat, channels), channels
+        channel_profits(np.ones(3), gain, np.full(3, 0.2), np.zeros(3), POLICY.contact_costs, flat, channels)
     )
-    assert chosen_flat.tolist() == ["email"] * 3
+    assert [channels[i] for i in chosen_flat] == ["email"] * 3
 
 
 def test_contact_spend_is_contact_cost_plus_expected_incentive():
@@ -122,3 +122,13 @@ def test_unknown_channel_is_an_error():
             np.array(["lost"], dtype=object), np.array(["fax"], dtype=object), np.array([1.0]),
             POLICY.response_rates, POLICY.contact_costs, POLICY.channel_response_lift,
         )
+
+
+def test_names_and_codes_give_the_same_answers():
+    stages = np.array(["new", "sleeping", "lost", "at_risk"], dtype=object)
+    tiers = np.array(["gold", "regular", "diamond", "silver"], dtype=object)
+    stage_codes = np.array([STAGES.index(s) for s in stages])
+    tier_codes = np.array([TIERS.index(t) for t in tiers])
+    assert choose_actions(stages, tiers).tolist() == choose_actions(stage_codes, tier_codes).tolist()
+    aov = np.full(4, 80.0)
+    np.testing.assert_array_equal(_incentives(stages, tiers, aov), _incentives(stage_codes, tier_codes, aov))

@@ -7,7 +7,12 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from training.tracking import configure_tracking, default_artifact_location, ensure_experiment, sqlite_database_path
+from training.tracking import (
+    configure_tracking,
+    default_artifact_location,
+    ensure_experiment,
+    sqlite_database_path,
+)
 
 
 def test_sqlite_paths_relative_and_absolute(tmp_path, monkeypatch):

@@ -1,0 +1,122 @@
+"""Coalesce concurrent /v1/score calls into one validate -> features -> score pass.
+
+The cost of a pass is mostly fixed per call (pandas and LightGBM overhead), so scoring the customers
+of several waiting requests together serves them in about the time of one. A single consumer takes
+every request waiting in the queue (up to a customer budget) and runs one `score_requests` pass per
+(model, as_of, fields sent, duplicate setting). Nothing waits on purpose: a lone request is scored at
+once; requests that arrive while a pass runs form the next pass. A customer's row does not depend on
+who shares the pass -- scores are per customer, the same property that lets the batch job work in
+chunks (tests/serving/test_batch.py checks both).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import pandas as pd
+from starlette.concurrency import run_in_threadpool
+
+from serving.model_store import LoadedModel
+from serving.request_frame import PreparedRequest, score_requests
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Waiting:
+    model: LoadedModel
+    as_of: pd.Timestamp
+    keep_duplicates: bool
+    request: PreparedRequest
+    future: asyncio.Future[pd.DataFrame] = field(repr=False)
+
+    @property
+    def key(self) -> tuple[int, pd.Timestamp, bool, tuple[str, ...]]:
+        return (id(self.model), self.as_of, self.keep_duplicates, self.request.fields)
+
+
+class ScoreBatcher:
+    """Scores waiting requests in shared passes.
+
+    Parameters
+    ----------
+    max_customers : int
+        Most customers taken into one pass (a larger request still forms a pass of its own).
+    """
+
+    def __init__(self, max_customers: int = 2000):
+        self.max_customers = max_customers
+        self.passes = 0
+        self._queue: asyncio.Queue[_Waiting] | None = None
+        self._worker: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start the consumer on the running event loop."""
+        self._queue = asyncio.Queue()
+        self._worker = asyncio.create_task(self._run(), name="patron-score-batcher")
+
+    async def stop(self) -> None:
+        """Stop the consumer; requests still waiting fail with a clear error."""
+        if self._worker is not None:
+            self._worker.cancel()
+            try:
+                await self._worker
+            except asyncio.CancelledError:
+                pass
+            self._worker = None
+        while self._queue is not None and not self._queue.empty():
+            waiting = self._queue.get_nowait()
+            if not waiting.future.done():
+                waiting.future.set_exception(RuntimeError("the server is shutting down"))
+        self._queue = None
+
+    async def score(
+        self, model: LoadedModel, request: PreparedRequest, as_of: pd.Timestamp, keep_duplicates: bool
+    ) -> pd.DataFrame:
+        """The scores of the request's customers in request order (raises its 422 if refused)."""
+        if self._queue is None:  # not started (an app driven without its lifespan): score inline
+            (answer,) = await run_in_threadpool(score_requests, [request], model.scorer, as_of, keep_duplicates)
+            return _unwrap(answer)
+        future: asyncio.Future[pd.DataFrame] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Waiting(model, as_of, keep_duplicates, request, future))
+        return await future
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        while True:
+            batch = [await self._queue.get()]
+            size = len(batch[0].request.ids)
+            while size < self.max_customers and not self._queue.empty():
+                waiting = self._queue.get_nowait()
+                batch.append(waiting)
+                size += len(waiting.request.ids)
+            groups: dict[tuple[int, pd.Timestamp, bool, tuple[str, ...]], list[_Waiting]] = {}
+            for waiting in batch:  # a handful of requests
+                groups.setdefault(waiting.key, []).append(waiting)
+            for group in groups.values():
+                await self._pass(group)
+
+    async def _pass(self, group: list[_Waiting]) -> None:
+        first = group[0]
+        try:
+            answers = await run_in_threadpool(
+                score_requests, [w.request for w in group], first.model.scorer, first.as_of, first.keep_duplicates
+            )
+        except Exception as exc:  # the pass failed: every request in it gets the error
+            answers = [exc] * len(group)
+        self.passes += 1
+        for waiting, answer in zip(group, answers, strict=True):
+            if waiting.future.done():  # the client went away
+                continue
+            if isinstance(answer, Exception):
+                waiting.future.set_exception(answer)
+            else:
+                waiting.future.set_result(answer)
+
+
+def _unwrap(answer: pd.DataFrame | Exception) -> pd.DataFrame:
+    if isinstance(answer, Exception):
+        raise answer
+    return answer

@@ -1,0 +1,170 @@
+"""The MLflow pyfunc: logged from code, loaded without pickle, predicting the scores table; also served."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from features import build_features
+from features.errors import ModelError
+from features.synthetic import generate_transactions
+from models.pyfunc import load_scorer, log_scorer, parse_model_uri
+from models.scorer import SCORE_COLUMNS
+from training.fit import TrainingConfig, fit_scorer
+from training.tracking import configure_tracking, ensure_experiment
+
+AS_OF = "2023-12-31"
+NAME = "patron_test"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A fresh sqlite tracking store; MLflow's global URIs and the environment are restored after."""
+    folder = tmp_path_factory.mktemp("mlruns")
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", "unused")
+        uri = configure_tracking(f"sqlite:///{folder}/mlflow.db")
+        yield uri, ensure_experiment("pyfunc-tests", uri)
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
+
+
+@pytest.fixture(scope="module")
+def logged(store, tmp_path_factory):
+    """A scorer fitted on generated data, logged and registered as version 1 with alias champion."""
+    uri, experiment_id = store
+    transactions = generate_transactions(1500, seed=21).transactions
+    scorer = fit_scorer(transactions, TrainingConfig(seed=3, n_threads=1), metadata={"model_name": NAME})
+    features = build_features(transactions, AS_OF)
+    folder = scorer.save(tmp_path_factory.mktemp("scorer") / "scorer")
+    with mlflow.start_run(experiment_id=experiment_id):
+        info = log_scorer(scorer, folder, features, registered_model_name=NAME)
+    mlflow.MlflowClient().set_registered_model_alias(NAME, "champion", info.registered_model_version)
+    return scorer, features, info
+
+
+def test_predict_returns_the_scores_table(logged):
+    scorer, features, _ = logged
+    model = mlflow.pyfunc.load_model(f"models:/{NAME}@champion")
+    out = model.predict(features.reset_index())
+    assert list(out.columns) == SCORE_COLUMNS
+    expected = scorer.score(features, AS_OF)  # as_of defaults to the end of the training data
+    pd.testing.assert_frame_equal(out.drop(columns="as_of"), expected.drop(columns="as_of"), check_dtype=False)
+    assert (out["as_of"] == pd.Timestamp(AS_OF)).all()
+
+
+def test_as_of_comes_from_params_or_a_column(logged):
+    _, features, info = logged
+    model = mlflow.pyfunc.load_model(info.model_uri)
+    frame = features.reset_index().head(20)
+    by_param = model.predict(frame, params={"as_of": "2023-12-01"})
+    assert (by_param["as_of"] == pd.Timestamp("2023-12-01")).all()
+    days = ["2023-12-15", "2023-11-30"] * 10
+    by_column = model.predict(frame.assign(as_of=days))
+    assert by_column["as_of"].dt.strftime("%Y-%m-%d").tolist() == days
+    assert by_column["customer_id"].tolist() == frame["customer_id"].tolist()  # input order kept
+
+
+def test_missing_columns_are_refused(logged):
+    _, features, info = logged
+    model = mlflow.pyfunc.load_model(info.model_uri)
+    with pytest.raises(Exception, match="days_since_last"):
+        model.predict(features.reset_index().drop(columns=["days_since_last"]))
+
+
+def test_artifact_is_small_code_and_json_with_no_pickle(logged, tmp_path):
+    _, _, info = logged
+    local = Path(mlflow.artifacts.download_artifacts(info.model_uri, dst_path=str(tmp_path)))
+    files = [p for p in local.rglob("*") if p.is_file()]
+    assert not [p for p in files if p.suffix in {".pkl", ".pickle", ".cloudpickle"}]
+    assert sum(p.stat().st_size for p in files) < 5_000_000
+    mlmodel = (local / "MLmodel").read_text()
+    assert "model_code_path" in mlmodel and "python_model.pkl" not in mlmodel
+    assert (local / "artifacts" / "scorer" / "scorer.json").is_file()
+
+
+def test_load_scorer_attaches_registry_name_version_and_alias(logged):
+    _, features, info = logged
+    scorer = load_scorer(f"models:/{NAME}@champion")
+    assert scorer.metadata["model_name"] == NAME
+    assert scorer.metadata["model_version"] == str(info.registered_model_version)
+    assert scorer.metadata["alias"] == "champion"
+    scores = scorer.score(features.head(5), AS_OF)
+    assert (scores["model_version"] == str(info.registered_model_version)).all()
+
+
+def test_parse_model_uri():
+    assert parse_model_uri("models:/patron@champion") == ("patron", None, "champion")
+    assert parse_model_uri("models:/patron/3") == ("patron", "3", None)
+    assert parse_model_uri("runs:/abc/model") == (None, None, None)
+
+
+def test_a_non_patron_model_is_refused(store, tmp_path):
+    _, experiment_id = store
+    code = tmp_path / "echo.py"
+    code.write_text(
+        "import mlflow\n\n\nclass Echo(mlflow.pyfunc.PythonModel):\n"
+        "    def predict(self, context, model_input, params=None):\n        return model_input\n\n\n"
+        "mlflow.models.set_model(Echo())\n"
+    )
+    with mlflow.start_run(experiment_id=experiment_id):
+        info = mlflow.pyfunc.log_model(name="echo", python_model=str(code), pip_requirements=["mlflow"])
+    with pytest.raises(ModelError, match="not a Patron model"):
+        load_scorer(info.model_uri)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_mlflow_models_serve_with_the_local_environment(logged, store, tmp_path):
+    _, features, _ = logged
+    port = _free_port()
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store[0], "PATH": bin_dir + os.pathsep + os.environ["PATH"]}
+    command = [str(Path(bin_dir) / "mlflow"), "models", "serve", "-m", f"models:/{NAME}@champion"]
+    command += ["--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)]
+    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"mlflow models serve did not start:\n{(tmp_path / 'serve.log').read_text()[-3000:]}")
+                time.sleep(0.5)
+        rows = features.reset_index().head(3)
+        body = rows.to_json(orient="split", index=False)
+        payload = '{"dataframe_split": ' + body + ', "params": {"as_of": "2023-12-31"}}'
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=payload.encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            predictions = pd.DataFrame(json.loads(response.read())["predictions"])
+        assert list(predictions.columns) == SCORE_COLUMNS
+        assert predictions["customer_id"].tolist() == rows["customer_id"].tolist()
+        assert predictions["churn_probability"].between(0, 1).all()
+    finally:
+        os.killpg(process.pid, 15)
+        process.wait(timeout=30)
+        log.close()

@@ -1,0 +1,132 @@
+"""PatronScorer: the scores contract of ARCHITECTURE.md, input validation, save/load without pickle."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import build_features
+from features.errors import ModelError
+from features.synthetic import generate_transactions
+from models.scorer import SCORE_COLUMNS, PatronScorer
+from training.fit import TrainingConfig, fit_scorer
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+AS_OF = "2023-12-31"
+
+
+def architecture_score_columns() -> list[str]:
+    """The scores column list as ARCHITECTURE.md pins it (the first code span list under ## Scores)."""
+    text = (REPO_ROOT / "ARCHITECTURE.md").read_text()
+    section = text.split("## Scores", 1)[1]
+    block = section.split("\n\n", 1)[1].split("\n\n", 1)[0]
+    return [name.strip() for name in re.sub(r"[`\n]", " ", block).split(",")]
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> pd.DataFrame:
+    return generate_transactions(2000, seed=11).transactions
+
+
+@pytest.fixture(scope="module")
+def scorer(synthetic: pd.DataFrame) -> PatronScorer:
+    return fit_scorer(synthetic, TrainingConfig(seed=5, n_threads=1), metadata={"model_name": "patron"})
+
+
+@pytest.fixture(scope="module")
+def features(synthetic: pd.DataFrame) -> pd.DataFrame:
+    return build_features(synthetic, AS_OF)
+
+
+@pytest.fixture(scope="module")
+def scores(scorer: PatronScorer, features: pd.DataFrame) -> pd.DataFrame:
+    return scorer.score(features, AS_OF)
+
+
+def test_scores_have_exactly_the_architecture_columns_one_row_per_customer(scores, features):
+    assert SCORE_COLUMNS == architecture_score_columns()
+    assert list(scores.columns) == SCORE_COLUMNS
+    assert len(scores) == len(features)
+    assert sorted(scores["customer_id"]) == sorted(features.index)
+    assert (scores["as_of"] == pd.Timestamp(AS_OF)).all()
+    assert (scores["model_name"] == "patron").all()
+
+
+def test_scores_are_finite_and_in_their_domains(scorer, scores):
+    numeric = scores.select_dtypes("number")
+    assert np.isfinite(numeric.to_numpy(dtype=float)).all()
+    assert scores["churn_probability"].between(0, 1).all() and scores["p_alive"].between(0, 1).all()
+    assert set(scores["value_tier"]) <= {"diamond", "gold", "silver", "regular"}
+    assert set(scores["lifecycle_stage"]) <= {"new", "active", "sleeping", "at_risk", "lost"}
+    excluded = scores["exclude_from_spend"].astype(bool)
+    assert (scores.loc[~excluded, "exclude_reason"] == "").all()
+    assert (scores.loc[excluded, "exclude_reason"] != "").all()
+    reasons = set(scores[["churn_reason_1", "churn_reason_2", "churn_reason_3"]].to_numpy().ravel())
+    assert reasons - {""} and reasons <= set(scorer.churn_features) | {""}
+
+
+def test_tiers_follow_the_cut_points_learned_at_training(scorer, scores):
+    diamond, gold, silver = scorer.cut_points
+    value = scores["value_score"]
+    assert (scores.loc[value >= diamond, "value_tier"] == "diamond").all()
+    assert (scores.loc[value < silver, "value_tier"] == "regular").all()
+    share = (scores["value_tier"] == "diamond").mean()
+    assert share == pytest.approx(0.10, abs=0.02)
+
+
+def test_customer_id_as_index_or_as_column_scores_the_same(scorer, features, scores):
+    again = scorer.score(features.reset_index(), AS_OF)
+    pd.testing.assert_frame_equal(again, scores)
+
+
+def test_missing_feature_columns_are_named(scorer, features):
+    with pytest.raises(ModelError, match=r"lack columns \['days_since_last', 'overdue_ratio'\]"):
+        scorer.score(features.drop(columns=["overdue_ratio", "days_since_last"]), AS_OF)
+
+
+def test_non_finite_values_and_duplicate_customers_are_refused(scorer, features):
+    broken = features.copy()
+    broken.iloc[0, broken.columns.get_loc("frequency")] = np.nan
+    with pytest.raises(ModelError, match="frequency"):
+        scorer.score(broken, AS_OF)
+    with pytest.raises(ModelError, match="more than once"):
+        scorer.score(pd.concat([features.iloc[:3], features.iloc[:1]]), AS_OF)
+
+
+def test_an_empty_frame_gives_an_empty_scores_table(scorer, features):
+    empty = scorer.score(features.iloc[:0], AS_OF)
+    assert list(empty.columns) == SCORE_COLUMNS and empty.empty
+
+
+def test_a_more_recent_purchase_never_raises_the_churn_probability(scorer, features):
+    repeat = features[(features["frequency"] > 0) & (features["days_since_last"] > 40)].head(300)
+    recent = repeat.copy()
+    shift = 30.0
+    recent["recency"] += shift
+    recent["days_since_last"] -= shift
+    recent["overdue_ratio"] *= recent["days_since_last"] / repeat["days_since_last"]
+    before = scorer.components(repeat)["churn_probability"]
+    after = scorer.components(recent)["churn_probability"]
+    assert (after <= before + 1e-12).all()
+    assert (after < before).any()
+
+
+def test_save_and_load_round_trip_without_pickle_or_customer_data(scorer, features, scores, tmp_path):
+    folder = scorer.save(tmp_path / "scorer")
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert files and all(p.suffix in {".json", ".txt"} for p in files)
+    assert sum(p.stat().st_size for p in files) < 3_000_000
+    text = " ".join(p.read_text() for p in files)
+    assert features.index[0] not in text  # no customer (training data) inside
+    loaded = PatronScorer.load(folder)
+    pd.testing.assert_frame_equal(loaded.score(features, AS_OF), scores)
+    assert loaded.cut_points == scorer.cut_points and loaded.value_source == scorer.value_source
+
+
+def test_loading_a_folder_without_a_scorer_is_a_model_error(tmp_path):
+    with pytest.raises(ModelError, match="holds no Patron scorer"):
+        PatronScorer.load(tmp_path)

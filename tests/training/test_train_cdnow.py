@@ -1,0 +1,100 @@
+"""The whole training pipeline on the real CDNOW log, into a private sqlite store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.pyfunc import load_scorer
+from models.scorer import SCORE_COLUMNS
+from training.train import TrainResult, train
+
+pytestmark = [pytest.mark.slow, pytest.mark.realdata]
+
+PARAMS = ["bgnbd_r", "bgnbd_alpha", "bgnbd_a", "bgnbd_b", "gg_p", "gg_q", "gg_v", "fallbacks", "freq_monetary_corr"]
+PARAMS += ["btyd_model", "value_source", "churn_horizon_days", "churn_snapshots", "data_rows", "data_sha256"]
+PARAMS += ["data_first_timestamp", "data_last_timestamp", "version_mlflow", "version_lightgbm", "version_lifetimes"]
+CHURN = ["churn_auc", "churn_pr_auc", "churn_brier", "churn_logloss", "churn_lift_10", "churn_ece"]
+VALUE = ["clv_spearman", "clv_gini", "clv_top10_capture", "clv_top20_capture"]
+AGGREGATES = ["clv_predicted_purchases", "clv_actual_purchases", "clv_predicted_spend", "clv_actual_spend"]
+BASELINES = ["recency", "palive", "rfm"]
+
+
+@pytest.fixture(scope="module")
+def result(cdnow_transactions, tracking_uri, settings) -> TrainResult:
+    return train(cdnow_transactions, settings=settings, tracking_uri=tracking_uri, experiment="cdnow")
+
+
+@pytest.fixture(scope="module")
+def run(result):
+    return mlflow.MlflowClient(result.tracking_uri).get_run(result.run_id)
+
+
+def test_the_out_of_time_design_on_cdnow(result):
+    plan = result.plan
+    assert plan.data_end == pd.Timestamp("1998-06-30")
+    assert plan.holdout_as_of == pd.Timestamp("1998-04-01")
+    assert plan.evaluation_snapshots[0] == pd.Timestamp("1998-01-01")
+    assert result.metrics["holdout_customers"] == 23502
+
+
+def test_params_and_metric_names_are_on_the_run(run):
+    assert set(PARAMS) <= set(run.data.params), sorted(set(PARAMS) - set(run.data.params))
+    expected = CHURN + VALUE + AGGREGATES
+    expected += [f"baseline_{b}_{m}" for b in BASELINES for m in CHURN + VALUE]
+    expected += [f"btyd_{m}_{k}" for m in ("bgnbd", "mbgnbd", "pareto") for k in ("purchase_mae", "churn_auc")]
+    expected += ["regressor_clv_spearman", "baseline_spend_clv_spearman"]
+    assert set(expected) <= set(run.data.metrics), sorted(set(expected) - set(run.data.metrics))
+    assert float(run.data.params["bgnbd_r"]) > 0 and float(run.data.params["gg_q"]) > 1
+    assert run.data.tags["promotion"] == "promoted"
+
+
+def test_plots_and_fingerprint_are_logged(result):
+    client = mlflow.MlflowClient(result.tracking_uri)
+    plots = {Path(a.path).name for a in client.list_artifacts(result.run_id, "plots")}
+    assert {
+        "holdout_purchases_by_frequency.png",
+        "value_deciles.png",
+        "churn_roc.png",
+        "churn_pr.png",
+        "churn_reliability.png",
+        "churn_feature_importance.png",
+    } <= plots
+    fingerprint = mlflow.artifacts.load_dict(f"runs:/{result.run_id}/data_fingerprint.json")
+    assert fingerprint["rows"] == 69324 and len(fingerprint["sha256"]) == 64
+
+
+def test_the_churn_model_beats_every_baseline_on_cdnow(result):
+    m = result.metrics
+    for baseline in BASELINES:
+        assert m["churn_auc"] > m[f"baseline_{baseline}_churn_auc"], baseline
+    # BG/NBD's 1 - P(alive) ranks churners worse than chance here (P(alive) = 1 for one-time buyers)
+    assert m["btyd_bgnbd_churn_auc"] < 0.5
+    # the menu's choice is the lowest holdout purchase MAE
+    chosen = result.btyd_model
+    assert all(m[f"btyd_{chosen}_purchase_mae"] <= m[f"btyd_{n}_purchase_mae"] for n in ("bgnbd", "mbgnbd", "pareto"))
+    assert np.isclose(m["clv_actual_purchases"], 5618)
+
+
+def test_the_first_model_is_promoted_and_loads_from_the_registry(result, cdnow_transactions):
+    assert result.decision.promoted and not result.decision.forced
+    scorer = load_scorer("models:/patron@champion")
+    assert scorer.metadata["model_version"] == result.model_version == "1"
+    from features import build_features
+
+    features = build_features(cdnow_transactions, "1998-06-30").head(200)
+    model = mlflow.pyfunc.load_model("models:/patron@champion")
+    scores = model.predict(features.reset_index())
+    assert list(scores.columns) == SCORE_COLUMNS and len(scores) == 200
+    assert scores["churn_probability"].between(0, 1).all()
+
+
+def test_the_registered_model_is_small_and_pickle_free(result, tmp_path):
+    local = Path(mlflow.artifacts.download_artifacts(f"models:/patron/{result.model_version}", dst_path=str(tmp_path)))
+    files = [p for p in local.rglob("*") if p.is_file()]
+    assert not [p for p in files if p.suffix in {".pkl", ".pickle"}]
+    assert sum(p.stat().st_size for p in files) < 5_000_000
