@@ -292,7 +292,9 @@ class CLVModel:
             (ux, uT), codes = _unique_codes(x, T)
             alive = self._alive_purchases(ux[:, None], uT[:, None], times[None, :])
             horizon_alive = alive[:, 0]
-            discounted_alive = np.diff(alive[:, 1:], axis=1, prepend=0.0) @ discount
+            # Row-wise sum, not a matrix product: BLAS blocking would make a row's rounding depend on
+            # how many rows share the call, and the API must equal the batch job bit for bit.
+            discounted_alive = (np.diff(alive[:, 1:], axis=1, prepend=0.0) * discount).sum(axis=1)
             order_value = gamma_gamma_order_value(p["p"], p["q"], p["v"], x, m)
             margin = _margin(features, self.margin_rate, len(x))
             expected = p_alive * horizon_alive[codes]

@@ -334,6 +334,20 @@ def train_command(
         echo(format_report(result))
 
 
+@app.command("demo")
+def demo_command(
+    out_dir: Annotated[str, typer.Option(help="Directory for the scores, rejects and campaign files.")] = "demo_output",
+    budget: Annotated[
+        float | None, typer.Option(help="Campaign budget (default: settings campaign_budget).", min=0)
+    ] = None,
+) -> None:
+    """Run the main job end to end on CDNOW (inside lifetimes): load, train, gate, batch-score, campaign."""
+    with user_errors():
+        from serving.demo import run_demo
+
+        run_demo(get_settings(), out_dir, echo=echo, budget=budget)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     """Run the command line."""
     app()

@@ -1,0 +1,149 @@
+"""The end-to-end demo on real data: load CDNOW, train and gate a model, batch-score, pick a campaign.
+
+`patron demo` (and `make demo`) runs it. It is the main job a shop would run, on the CDNOW file that
+ships inside the lifetimes package, with MLflow's store wherever the settings point (by default
+`sqlite:///mlruns/mlflow.db`), and prints each step's result as a table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.datasets import CDNOW_DATE_FORMAT, CDNOW_MAPPING, cdnow_master_path
+from targeting.policy import STAGES, TIERS
+
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What the demo produced: the training run, the model it scored with and the files it wrote."""
+
+    run_id: str
+    model_version: str
+    promoted: bool
+    scored_with: str
+    scores_path: Path
+    rejects_path: Path
+    campaign_path: Path
+    n_customers: int
+    campaign_customers: int
+
+
+def data_summary_table(summary: dict[str, Any]) -> pd.DataFrame:
+    """The load summary (rows, rejects by reason, customers, date range) as a two-column table."""
+    rows = [("rows read", f"{summary['rows_read']:,}"), ("rows accepted", f"{summary['rows_accepted']:,}")]
+    rows.append(("rows rejected", f"{summary['rows_rejected']:,}"))
+    rows += [(f"  {reason}", f"{count:,}") for reason, count in summary["rejected_by_reason"].items()]
+    rows += [("customers", f"{summary['customers']:,}")]
+    rows += [("date range", f"{summary['first_timestamp']} .. {summary['last_timestamp']}")]
+    return pd.DataFrame(rows, columns=["", "value"])
+
+
+def tier_stage_matrix(scores: pd.DataFrame) -> pd.DataFrame:
+    """Customers, predicted CLV (total and mean) and mean churn risk per value tier x lifecycle stage."""
+    tier = pd.Categorical(scores["value_tier"], categories=list(TIERS), ordered=True)
+    stage = pd.Categorical(scores["lifecycle_stage"], categories=list(STAGES), ordered=True)
+    grouped = scores.groupby([tier, stage], observed=True)
+    table = pd.DataFrame(
+        {
+            "customers": grouped.size(),
+            "clv_total": grouped["clv"].sum(),
+            "clv_mean": grouped["clv"].mean(),
+            "churn_risk_mean": grouped["churn_probability"].mean(),
+        }
+    )
+    table.index.names = ["value_tier", "lifecycle_stage"]
+    return table.reset_index()
+
+
+def _show(echo: Echo, title: str, table: pd.DataFrame) -> None:
+    echo("")
+    echo(f"== {title}")
+    echo(table.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
+
+
+def run_demo(settings: Any, out_dir: str | Path, *, echo: Echo = print, budget: float | None = None) -> DemoResult:
+    """Run the main job end to end on CDNOW and print every step's result; outputs go to `out_dir`."""
+    from features import load_transactions
+    from serving.batch import score_file
+    from serving.model_store import mlflow_scorer_loader
+    from training.registry import champion_version
+    from training.report import format_report
+    from training.train import train
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = cdnow_master_path()
+    tracking_uri = settings.resolved_tracking_uri()
+    budget = settings.campaign_budget if budget is None else budget
+
+    echo(f"== data: {path}")
+    loaded = load_transactions(path, mapping=CDNOW_MAPPING, date_format=CDNOW_DATE_FORMAT)
+    _show(echo, "data summary", data_summary_table(loaded.summary))
+
+    echo("")
+    echo(f"== training (MLflow at {tracking_uri})")
+    trained = train(loaded.transactions, settings=settings, tracking_uri=tracking_uri)
+    echo(format_report(trained))
+
+    name = trained.model_name
+    champion = champion_version(name, tracking_uri)
+    model_uri = f"models:/{name}@champion" if champion else f"models:/{name}/{trained.model_version}"
+    as_of = trained.plan.data_end
+    echo("")
+    echo(f"== batch scoring every customer at {as_of.date()} with {model_uri} (version {champion or trained.model_version})")
+    scorer = mlflow_scorer_loader(tracking_uri)(model_uri)
+    scores_path = out_dir / "scores.parquet"
+    campaign_path = out_dir / "campaign.csv"
+    batch = score_file(
+        path,
+        scores_path,
+        scorer,
+        as_of,
+        mapping=CDNOW_MAPPING,
+        date_format=CDNOW_DATE_FORMAT,
+        chunk_size=settings.batch_chunk_size,
+        progress=False,
+        campaign_budget=budget,
+        campaign_out=campaign_path,
+    )
+    scores = pd.read_parquet(scores_path, columns=["value_tier", "lifecycle_stage", "clv", "churn_probability"])
+    _show(echo, "value tier x lifecycle stage", tier_stage_matrix(scores))
+
+    campaign = batch.campaign
+    _show(echo, f"campaign under a budget of {budget:,.2f}", campaign.summary)
+    _show(echo, "not contacted, by reason", campaign.excluded)
+    roi = campaign.expected_profit / campaign.spend if campaign.spend > 0 else np.nan
+    echo(
+        f"campaign: {len(campaign.selected):,} customers, spend {campaign.spend:,.2f}, "
+        f"expected incremental profit {campaign.expected_profit:,.2f} (ROI {roi:.2f})"
+    )
+
+    echo("")
+    echo("== outputs")
+    echo(f"scores         {scores_path}  ({batch.n_customers:,} customers)")
+    echo(f"rejected rows  {batch.rejects_path}  ({batch.n_rejected:,} rows)")
+    echo(f"campaign list  {campaign_path}  ({len(campaign.selected):,} customers)")
+    echo(f"MLflow run     {trained.run_id} in {tracking_uri}")
+    echo("")
+    echo("next:")
+    echo(f"  .venv/bin/mlflow ui --backend-store-uri {tracking_uri}     # runs, plots, registered versions")
+    echo(f"  PATRON_SCORES_PATH={scores_path} .venv/bin/patron serve    # the API on http://127.0.0.1:8000/docs")
+    return DemoResult(
+        run_id=trained.run_id,
+        model_version=trained.model_version,
+        promoted=trained.decision.promoted,
+        scored_with=model_uri,
+        scores_path=scores_path,
+        rejects_path=batch.rejects_path,
+        campaign_path=campaign_path,
+        n_customers=batch.n_customers,
+        campaign_customers=len(campaign.selected),
+    )
