@@ -13,7 +13,8 @@ Variants, each adding one step to the one before:
 
 1. plain LightGBM on RFM + simple behaviour features (orders, money, returns, windows), one snapshot;
 2. + stacked training snapshots (the training default: 4, 30 days apart);
-3. + rhythm features (days since last, tenure, gap mean/std, overdue ratio, gap trend);
+3. + rhythm features (days since last, tenure, gap mean/std, overdue ratio, gap trend, last gap, the
+   gap before it, days since last / longest gap);
 4. + BTYD outputs as features (P(alive), expected purchases, order value, CLV);
 5. + monotone constraints (training.fit.CHURN_MONOTONE);
 6. + regularisation tuned out of time: the grid is scored on an inner holdout one horizon earlier
@@ -43,6 +44,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from features import load_transactions
+from features.pipeline import RHYTHM_COLUMNS
 from models.scorer import BTYD_COLUMNS, btyd_outputs
 from training.evaluate import baseline_churn_scores, churn_metrics, rfm_score
 from training.fit import (
@@ -68,7 +70,9 @@ ONLINE_RETAIL_MAP = {
 }
 CDNOW_MAP = {"timestamp": "date", "amount": "dollar_value", "quantity": "number_of_cds"}
 
-RHYTHM = ("days_since_last", "tenure_days", "gap_mean", "gap_std", "overdue_ratio", "gap_trend")
+RHYTHM = RHYTHM_COLUMNS
+# The gap features of experiment 7c, now production features (`features.behaviour.rhythm_features`).
+GAPS = ("gap_last", "gap_previous", "overdue_longest_ratio")
 BTYD = tuple(BTYD_COLUMNS)
 NO_CONSTRAINTS: dict[str, Any] = {"monotone_constraints": None}
 AGE = ("T", "tenure_days")
@@ -297,7 +301,6 @@ def add_experiment_features(prepared: Prepared, transactions: pd.DataFrame, conf
       and the share of the customer's purchase days in the calendar quarter that the horizon starts in;
     - `btydp0`: BTYD's P(no purchase in the horizon) = 1 - P(alive) (1 - P(X(H)=0 | alive)), with
       P(X(H)=0 | alive) approximated by exp(-E[X(H) | alive]);
-    - `gaps`: last gap in days, the gap before it, and days since last / longest gap;
     - `rfm`: the classic RFM score (training.evaluate.rfm_score, quintiles within the snapshot).
     """
     frames = {
@@ -340,28 +343,10 @@ def _experiment_columns(
     quarter = joined["day"].dt.quarter.to_numpy() == (joined["as_of"] + pd.Timedelta(days=1)).dt.quarter.to_numpy()
     in_quarter = np.bincount(joined["row"][quarter], minlength=n).astype(float)
     total = np.bincount(joined["row"], minlength=n).astype(float)
-    # gaps between purchase days: the last one, the one before it, and the longest
-    joined = joined.sort_values(["row", "day"], kind="stable")
-    row = joined["row"].to_numpy()
-    day = joined["day"].to_numpy(dtype="datetime64[D]").astype(np.int64)
-    has_gap = np.r_[False, row[1:] == row[:-1]]
-    gap_row, gap = row[has_gap], np.diff(day)[has_gap[1:]].astype(float)
-    is_last = np.r_[gap_row[1:] != gap_row[:-1], True] if len(gap_row) else np.zeros(0, dtype=bool)
-    last_gap = np.full(n, np.nan)
-    last_gap[gap_row[is_last]] = gap[is_last]
-    before_last = np.r_[is_last[1:], False] & np.r_[gap_row[1:] == gap_row[:-1], False] if len(gap_row) else is_last
-    prev_gap = np.full(n, np.nan)
-    prev_gap[gap_row[before_last]] = gap[before_last]
-    longest = np.full(n, np.nan)
-    np.fmax.at(longest, gap_row, gap)
-    since = frame["days_since_last"].to_numpy(dtype=float)
     out = pd.DataFrame(
         {
             "x_season__last_year_window": season,
             "x_season__quarter_share": np.divide(in_quarter, total, out=np.zeros(n), where=total > 0),
-            "x_gaps__last_gap": last_gap,
-            "x_gaps__prev_gap": prev_gap,
-            "x_gaps__since_over_longest": np.divide(since, longest, out=np.full(n, np.nan), where=longest > 0),
         }
     )
     out["x_rfm__score"] = rfm_score(frame)
@@ -389,7 +374,7 @@ BEST = ("rhythm", "btyd")
 EXPERIMENTS = (
     ("7a 6 + seasonality (last-year window, quarter share)", {"groups": (*BEST, "season")}),
     ("7b 6 + BTYD P(no purchase in H)", {"groups": (*BEST, "btydp0")}),
-    ("7c 6 + gap features (last/previous/longest gap)", {"groups": (*BEST, "gaps")}),
+    ("7c 6 without the gap features (last gap, gap before it, days since last / longest gap)", {"groups": BEST, "drop": GAPS}),
     ("7d 6 + RFM score as a feature", {"groups": (*BEST, "rfm")}),
     ("7e 6 without age features (T, tenure_days)", {"groups": BEST, "drop": AGE}),
     (f"7f 6 on {DENSE_SNAPSHOTS} snapshots {DENSE_STEP_DAYS} days apart", {"groups": BEST, "dense": True}),

@@ -158,11 +158,15 @@ def rhythm_features(days: PurchaseDays, as_of: int) -> dict[str, np.ndarray]:
     days). gap_mean = (last - first purchase day) / repeat purchase days and gap_std its population
     standard deviation; gap_trend = last gap / gap_mean (1 = on rhythm, > 1 slowing down).
     overdue_ratio = days_since_last / gap_mean: how many usual gaps the customer has been away.
-    Without a repeat purchase no gap was observed: gap_mean and gap_std are 0 and gap_trend is 1
-    (`frequency` = 0 tells a model which customers these are), and the overdue ratio uses the
+    gap_last = days between the last two purchase days; gap_previous = the gap before it;
+    overdue_longest_ratio = days_since_last / the longest gap: past 1, the customer has been away
+    longer than ever before.
+    Without a repeat purchase no gap was observed: gap_mean, gap_std and gap_last are 0 and gap_trend
+    is 1 (`frequency` = 0 tells a model which customers these are), and both overdue ratios use the
     customer's own tenure as its gap (the wait so far is a lower bound of the first gap), which
-    makes it 1, or 0 for a first purchase on the as-of day. Every value is per customer: a row
-    never depends on the other customers in the log.
+    makes them 1, or 0 for a first purchase on the as-of day. gap_previous is 0 below three purchase
+    days (`frequency` < 2). Every value is per customer: a row never depends on the other customers
+    in the log.
     """
     n = len(days.first)
     last = days.first + days.count - 1
@@ -177,7 +181,15 @@ def rhythm_features(days: PurchaseDays, as_of: int) -> dict[str, np.ndarray]:
     mean_square = safe_ratio(np.bincount(owner, weights=gaps**2, minlength=n), repeats)
     gap_std = np.sqrt(np.clip(mean_square - gap_mean**2, 0.0, None))
     has_gap = days.count >= 2
+    # Indices are clipped into the array; the `where` masks drop what they read for short histories.
     last_gap = np.where(has_gap, days.day[last] - days.day[np.maximum(last - 1, 0)], 0).astype(float)
+    previous_gap = np.where(
+        days.count >= 3, days.day[np.maximum(last - 1, 0)] - days.day[np.maximum(last - 2, 0)], 0
+    ).astype(float)
+    longest_gap = np.zeros(n)
+    gap_starts = np.flatnonzero(run_starts(owner))
+    if len(gap_starts):
+        longest_gap[owner[gap_starts]] = np.maximum.reduceat(gaps, gap_starts)
     days_since_last = (as_of - last_day).astype(float)
     tenure = (as_of - first_day).astype(float)
     usual_gap = np.where(has_gap, gap_mean, tenure)
@@ -188,6 +200,9 @@ def rhythm_features(days: PurchaseDays, as_of: int) -> dict[str, np.ndarray]:
         "gap_std": gap_std,
         "overdue_ratio": safe_ratio(days_since_last, usual_gap),
         "gap_trend": np.where(has_gap, safe_ratio(last_gap, gap_mean, default=1.0), 1.0),
+        "gap_last": last_gap,
+        "gap_previous": previous_gap,
+        "overdue_longest_ratio": safe_ratio(days_since_last, np.where(has_gap, longest_gap, tenure)),
     }
 
 

@@ -37,7 +37,17 @@ BEHAVIOUR_COLUMNS = (
     "avg_order_value",
 )
 OPTIONAL_COLUMNS = ("discount_share", "promo_share", "n_categories", "top_category_share", "margin_rate")
-RHYTHM_COLUMNS = ("days_since_last", "tenure_days", "gap_mean", "gap_std", "overdue_ratio", "gap_trend")
+RHYTHM_COLUMNS = (
+    "days_since_last",
+    "tenure_days",
+    "gap_mean",
+    "gap_std",
+    "overdue_ratio",
+    "gap_trend",
+    "gap_last",
+    "gap_previous",
+    "overdue_longest_ratio",
+)
 WINDOW_COLUMNS = (
     *(f"orders_{w}d" for w in WINDOWS_DAYS),
     *(f"spend_{w}d" for w in WINDOWS_DAYS),

@@ -28,10 +28,12 @@ BTYD_MENU = ("bgnbd", "mbgnbd", "pareto")
 SMALL_FIT_ROWS = 100_000
 # Direction of a feature's effect on churn risk (+1 raises it, -1 lowers it), all else equal: a more
 # recent purchase, more recent orders or a higher P(alive), expected purchases or CLV never raise the
-# churn score.
+# churn score. The gap lengths (gap_last, gap_previous) have no direction: 0 marks "too few purchase
+# days to observe the gap", which a constraint would force to one end.
 CHURN_MONOTONE = {
     "days_since_last": 1,
     "overdue_ratio": 1,
+    "overdue_longest_ratio": 1,
     "recency": -1,
     "orders_30d": -1,
     "orders_90d": -1,
