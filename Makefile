@@ -22,8 +22,10 @@ demo: $(STAMP)
 style: $(STAMP)
 	$(BIN)/ruff check patron features models training targeting serving tests benchmarks notebooks
 
+BENCHMARKS := bench_features bench_clv bench_training bench_churn bench_targeting bench_batch bench_api
+
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_features.py
+	for b in $(BENCHMARKS); do echo "== $$b"; $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache

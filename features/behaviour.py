@@ -221,8 +221,8 @@ def optional_features(
     discount_share = money given off / (money paid + given off); promo_share = share of gross
     spend bought on promotion; n_categories = distinct categories bought; top_category_share =
     spend share of the customer's top category (0 without categories); margin_rate = (spend -
-    cost) / spend over the rows that carry a cost, and for a customer none of whose rows do, the
-    margin rate of all costed rows in the log (0 when there are none).
+    cost) / spend over the rows that carry a cost, missing (NaN) for a customer none of whose rows
+    do (the CLV model then uses its configured margin rate).
     """
     features: dict[str, np.ndarray] = {}
     if discount is not None:
@@ -254,6 +254,7 @@ def optional_features(
         known = np.isfinite(cost)
         spend_known = np.bincount(code[known], weights=amount[known], minlength=n_customers)
         cost_known = np.bincount(code[known], weights=cost[known], minlength=n_customers)
-        overall = float(safe_ratio(spend_known.sum() - cost_known.sum(), spend_known.sum()))
-        features["margin_rate"] = safe_ratio(spend_known - cost_known, spend_known, default=overall)
+        # No cost known: missing, so the CLV model uses its configured margin. A fill from the whole
+        # log would make one customer's value depend on which other customers are in the batch.
+        features["margin_rate"] = safe_ratio(spend_known - cost_known, spend_known, default=np.nan)
     return features

@@ -14,6 +14,8 @@ from patron.settings import Settings, get_settings
 if TYPE_CHECKING:
     import pandas as pd
 
+    from features.validate import LoadResult
+
 app = typer.Typer(
     name="patron",
     help="Customer value and churn service for online retailers.",
@@ -107,19 +109,11 @@ def features_command(
 ) -> None:
     """Validate a transaction log and write point-in-time RFM and behaviour features."""
     with user_errors():
-        from features import build_features, load_transactions
+        from features import build_features
         from features.io import write_table
 
         settings = get_settings()
-        loaded = load_transactions(
-            transactions,
-            mapping=parse_mapping(mapping, settings),
-            sep=sep if sep is not None else settings.sep,
-            date_format=date_format if date_format is not None else settings.date_format,
-            keep_duplicates=keep_duplicates or settings.keep_duplicates,
-            header=header,
-        )
-        print_load_summary(loaded.summary)
+        loaded = load_and_report(transactions, settings, mapping, sep, date_format, keep_duplicates, header)
         features = build_features(
             loaded.transactions,
             as_of=as_of,
@@ -135,6 +129,30 @@ def features_command(
         if len(loaded.rejects):
             rejects_path = write_table(loaded.rejects, rejects or default_rejects_path(out))
             echo(f"rejects: {len(loaded.rejects):,} rows with their reason -> {rejects_path}")
+
+
+def load_and_report(
+    transactions: str,
+    settings: Settings,
+    mapping: list[str] | None,
+    sep: str | None,
+    date_format: str | None,
+    keep_duplicates: bool = False,
+    header: bool | None = None,
+) -> LoadResult:
+    """Load and validate a transaction log with options over settings; print what was read and rejected."""
+    from features import load_transactions
+
+    loaded = load_transactions(
+        transactions,
+        mapping=parse_mapping(mapping, settings),
+        sep=sep if sep is not None else settings.sep,
+        date_format=date_format if date_format is not None else settings.date_format,
+        keep_duplicates=keep_duplicates or settings.keep_duplicates,
+        header=header,
+    )
+    print_load_summary(loaded.summary)
+    return loaded
 
 
 def default_rejects_path(out: str) -> str:
@@ -306,22 +324,19 @@ def train_command(
     force_promote: Annotated[
         bool, typer.Option("--force-promote", help="Make the new model champion even if the gate says no.")
     ] = False,
+    rejects: Annotated[str, typer.Option(help="Where to write the rejected rows with their reason.")] = "train.rejects.csv",
 ) -> None:
     """Train, evaluate out of time against baselines, log to MLflow, register and gate a new model."""
     with user_errors():
-        from features import load_transactions
+        from features.io import write_table
         from training.report import format_report
         from training.train import train
 
         settings = get_settings()
-        loaded = load_transactions(
-            transactions,
-            mapping=parse_mapping(mapping, settings),
-            sep=sep if sep is not None else settings.sep,
-            date_format=date_format if date_format is not None else settings.date_format,
-            keep_duplicates=settings.keep_duplicates,
-        )
-        print_load_summary(loaded.summary)
+        loaded = load_and_report(transactions, settings, mapping, sep, date_format)
+        if len(loaded.rejects):
+            written = write_table(loaded.rejects, rejects)
+            echo(f"rejects: {len(loaded.rejects):,} rows with their reason -> {written}")
         result = train(
             loaded.transactions,
             settings=settings,

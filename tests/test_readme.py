@@ -22,9 +22,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from realdata import ONLINE_RETAIL, REPO_ROOT
 
 from patron.settings import Settings
-from realdata import ONLINE_RETAIL, REPO_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
