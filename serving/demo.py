@@ -36,14 +36,15 @@ class DemoResult:
     campaign_customers: int
 
 
-def data_summary_table(summary: dict[str, Any]) -> pd.DataFrame:
-    """The load summary (rows, rejects by reason, customers, date range) as a two-column table."""
+def data_summary_lines(summary: dict[str, Any]) -> list[str]:
+    """The load summary (rows, rejects by reason, customers, date range) as aligned text lines."""
     rows = [("rows read", f"{summary['rows_read']:,}"), ("rows accepted", f"{summary['rows_accepted']:,}")]
     rows.append(("rows rejected", f"{summary['rows_rejected']:,}"))
     rows += [(f"  {reason}", f"{count:,}") for reason, count in summary["rejected_by_reason"].items()]
     rows += [("customers", f"{summary['customers']:,}")]
-    rows += [("date range", f"{summary['first_timestamp']} .. {summary['last_timestamp']}")]
-    return pd.DataFrame(rows, columns=["", "value"])
+    first, last = (pd.Timestamp(summary[key]) for key in ("first_timestamp", "last_timestamp"))
+    rows += [("date range", f"{first:%Y-%m-%d} .. {last:%Y-%m-%d}")]
+    return [f"{label:<16}{value:>24}" for label, value in rows]
 
 
 def tier_stage_matrix(scores: pd.DataFrame) -> pd.DataFrame:
@@ -86,7 +87,10 @@ def run_demo(settings: Any, out_dir: str | Path, *, echo: Echo = print, budget: 
 
     echo(f"== data: {path}")
     loaded = load_transactions(path, mapping=CDNOW_MAPPING, date_format=CDNOW_DATE_FORMAT)
-    _show(echo, "data summary", data_summary_table(loaded.summary))
+    echo("")
+    echo("== data summary")
+    for line in data_summary_lines(loaded.summary):
+        echo(line)
 
     echo("")
     echo(f"== training (MLflow at {tracking_uri})")
