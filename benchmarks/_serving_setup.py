@@ -47,7 +47,11 @@ def train_model(folder: Path, n_customers: int, seed: int) -> BenchModel:
     tracking_uri = f"sqlite:///{database}"
     if not reuse:
         start = time.perf_counter()
-        train(transactions, settings=Settings(tracking_uri=tracking_uri), experiment="bench", force_promote=True)
-        print(f"trained on {n_customers:,} customers in {time.perf_counter() - start:.1f} s", flush=True)
+        result = train(transactions, settings=Settings(tracking_uri=tracking_uri), experiment="bench", force_promote=True)
+        scorer = result.scorer
+        value_trees = scorer.value_model.booster_.num_trees() if scorer.value_model is not None else 0
+        print(f"trained on {n_customers:,} customers in {time.perf_counter() - start:.1f} s "
+              f"(churn model {scorer.churn_model.booster_.num_trees()} trees of <= "
+              f"{scorer.churn_model.num_leaves} leaves, value model {value_trees} trees)", flush=True)
     as_of = pd.Timestamp(transactions["timestamp"].max()).normalize()
     return BenchModel(tracking_uri, "models:/patron@champion", transactions, as_of)

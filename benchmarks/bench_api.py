@@ -9,6 +9,10 @@ Patron's `/v1/score` gets the customer's transactions and builds the features it
     .venv/bin/python benchmarks/bench_api.py [--requests 1500] [--concurrency 1 4 16]
 
 Targets (issue 5): p99 under 20 ms at concurrency 1; at least 2x mlflow's throughput.
+
+The client (httpx, async) runs on the same 2 cores, so every latency includes its share; Patron's
+own time per request (its Prometheus latency histogram, first byte in to last byte out) is printed
+beside it. The load average is printed before and after: the machine is shared.
 """
 
 from __future__ import annotations
@@ -98,6 +102,21 @@ async def load(url: str, body: dict[str, Any], concurrency: int, n_requests: int
     }
 
 
+def load_average() -> str:
+    return " / ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def server_seconds(metrics_url: str) -> tuple[float, float]:
+    """(sum of seconds, count) of Patron's /v1/score requests, from its Prometheus histogram."""
+    text = httpx.get(metrics_url).text
+    found = {}
+    for line in text.splitlines():
+        for kind in ("sum", "count"):
+            if line.startswith(f"patron_http_request_duration_seconds_{kind}{{") and 'route="/v1/score"' in line:
+                found[kind] = float(line.rsplit(" ", 1)[1])
+    return found.get("sum", 0.0), found.get("count", 0.0)
+
+
 def typical_customer(transactions: pd.DataFrame) -> str:
     """A repeat customer with the median number of transactions among repeat customers."""
     counts = transactions.groupby("customer_id").size()
@@ -177,12 +196,22 @@ def main() -> None:
         same = all(a[k] == b[k] for k in ("clv", "churn_probability", "p_alive", "value_tier"))
         print(f"customer {customer} ({n_tx} transactions): both servers agree on the scores: {same}")
         rows = []
+        metrics_url = f"http://127.0.0.1:{ours_port}/metrics"
+        print(f"load average (1/5/15 min) before: {load_average()}", flush=True)
         for concurrency in options.concurrency:
             for name, url, body in (("patron", ours_url, ours_body), ("mlflow", mlflow_url, mlflow_body)):
+                seconds_before, count_before = server_seconds(metrics_url)
                 result = asyncio.run(load(url, body, concurrency, options.requests))
+                seconds_after, count_after = server_seconds(metrics_url)
                 rows.append((name, concurrency, result))
+                inside = ""
+                if name == "patron":
+                    # includes the 20 warm-up requests, so a little below the measured ones' mean
+                    mean = (seconds_after - seconds_before) / max(count_after - count_before, 1) * 1000
+                    inside = f"  (inside Patron: mean {mean:.2f} ms)"
                 print(f"{name:7s} c={concurrency:<3d} p50 {result['p50']:6.2f} ms  p99 {result['p99']:6.2f} ms  "
-                      f"{result['rps']:7.1f} req/s  (n={result['n']})", flush=True)
+                      f"{result['rps']:7.1f} req/s  (n={result['n']}){inside}", flush=True)
+        print(f"load average (1/5/15 min) after: {load_average()}")
     finally:
         stop(ours)
         stop(theirs)

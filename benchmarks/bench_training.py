@@ -5,6 +5,8 @@ labels from (E-H, E], E = last day of data, H = 90 days), with the BTYD model th
 chooses. Prints one Markdown table per data set (ROC-AUC, PR-AUC, lift at the top 10%).
 
 Usage: .venv/bin/python benchmarks/bench_training.py [--data cdnow|retail|both]
+Results are recorded in benchmarks/RESULTS.md ("Churn and value models vs baselines"), beside
+benchmarks/bench_churn.py's variants with their bootstrap intervals.
 """
 
 from __future__ import annotations

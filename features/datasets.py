@@ -9,6 +9,16 @@ from pathlib import Path
 CDNOW_MAPPING = {"timestamp": "date", "amount": "dollar_value", "quantity": "number_of_cds"}
 CDNOW_DATE_FORMAT = "%Y%m%d"
 
+# The UCI Online Retail export (one row per order line; negative quantities are returns).
+ONLINE_RETAIL_MAPPING = {
+    "customer_id": "CustomerID",
+    "order_id": "InvoiceNo",
+    "timestamp": "InvoiceDate",
+    "quantity": "Quantity",
+    "unit_price": "UnitPrice",
+    "channel": "Country",
+}
+
 
 def lifetimes_dataset(name: str) -> Path:
     """Path of a data file shipped inside the lifetimes package (e.g. `CDNOW_master.txt`)."""

@@ -167,9 +167,18 @@ def _check_horizon(rows: CustomerRows, end: int, horizon_days: int) -> None:
         )
 
 
+# Columns that may be missing (NaN) for a customer, by design: margin_rate when none of the
+# customer's rows carries a cost (the CLV model then applies its configured margin rate).
+MAY_BE_MISSING = ("margin_rate",)
+
+
 def _check_finite(values: dict[str, np.ndarray]) -> None:
-    """The pipeline's promise at its edge: every value is a finite number."""
-    bad = [name for name, array in values.items() if not np.isfinite(array).all()]
+    """The pipeline's promise at its edge: every value is a finite number (or missing where allowed)."""
+    bad = [
+        name
+        for name, array in values.items()
+        if not (np.isfinite(array) | (np.isnan(array) if name in MAY_BE_MISSING else False)).all()
+    ]
     if bad:
         raise DataError(f"non-finite feature values in {bad}; the transactions hold non-finite amounts or costs")
 

@@ -14,11 +14,13 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from features.errors import ModelError
+from features.errors import DataError, ModelError
 from models.churn import ChurnModel
 from models.clv import CLVModel
 from models.value import ValueModel
-from targeting.decide import decide
+from targeting.decide import OPTIONAL_COLUMNS as OPTIONAL_DECISION_INPUTS
+from targeting.decide import REQUIRED_COLUMNS as DECISION_INPUTS
+from targeting.decide import decision_columns
 from targeting.policy import TargetingPolicy
 
 logger = logging.getLogger(__name__)
@@ -73,19 +75,22 @@ ValueSource = Literal["clv", "regressor"]
 
 def btyd_outputs(clv_model: CLVModel, features: pd.DataFrame, churn_horizon_days: int, clv_horizon_days: int) -> pd.DataFrame:
     """The BTYD columns of the scores (and of the churn model's inputs) for a feature frame."""
+    return pd.DataFrame(_btyd_arrays(clv_model, features, churn_horizon_days, clv_horizon_days), index=features.index)
+
+
+def _btyd_arrays(
+    clv_model: CLVModel, features: pd.DataFrame, churn_horizon_days: int, clv_horizon_days: int
+) -> dict[str, np.ndarray]:
+    """`btyd_outputs` as float arrays in BTYD_COLUMNS order."""
     short = clv_model.predict(features, horizon_days=churn_horizon_days)
     long = clv_model.predict(features, horizon_days=clv_horizon_days)
-    out = pd.DataFrame(
-        {
-            "p_alive": short["p_alive"].to_numpy(dtype=float),
-            "expected_purchases_churn_horizon": short["expected_purchases"].to_numpy(dtype=float),
-            "expected_purchases_clv_horizon": long["expected_purchases"].to_numpy(dtype=float),
-            "expected_order_value": short["expected_order_value"].to_numpy(dtype=float),
-            "clv": short["clv"].to_numpy(dtype=float),
-        },
-        index=features.index,
-    )
-    return out
+    return {
+        "p_alive": short["p_alive"].to_numpy(dtype=float),
+        "expected_purchases_churn_horizon": short["expected_purchases"].to_numpy(dtype=float),
+        "expected_purchases_clv_horizon": long["expected_purchases"].to_numpy(dtype=float),
+        "expected_order_value": short["expected_order_value"].to_numpy(dtype=float),
+        "clv": short["clv"].to_numpy(dtype=float),
+    }
 
 
 def model_matrix(features: pd.DataFrame, btyd: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -187,6 +192,10 @@ class PatronScorer:
 
     def validate(self, features: pd.DataFrame) -> pd.DataFrame:
         """Check a feature frame and return it indexed by customer_id (string); ModelError if unusable."""
+        return self._validated(features)[0]
+
+    def _validated(self, features: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        """`validate`'s frame and its required columns as float arrays."""
         if not isinstance(features, pd.DataFrame):
             raise ModelError(f"features must be a pandas DataFrame, got {type(features).__name__}")
         frame = features
@@ -195,7 +204,8 @@ class PatronScorer:
         frame = frame.copy(deep=False)
         frame.index = frame.index.astype(str)
         frame.index.name = "customer_id"
-        missing = [c for c in self.required_columns if c not in frame.columns]
+        required = self.required_columns
+        missing = [c for c in required if c not in frame.columns]
         if missing:
             raise ModelError(
                 f"the features lack columns {missing}; build them with features.build_features "
@@ -204,60 +214,102 @@ class PatronScorer:
         if frame.index.has_duplicates:
             dupes = frame.index[frame.index.duplicated()].unique()[:5].tolist()
             raise ModelError(f"the features hold customers more than once, e.g. {dupes}: one row per customer")
-        numeric = frame[self.required_columns].apply(pd.to_numeric, errors="coerce")
-        bad = [c for c in self.required_columns if not np.isfinite(numeric[c].to_numpy(dtype=float)).all()]
+        dtypes = dict(zip(frame.columns, frame.dtypes, strict=True))
+        numeric = None
+        if all(dtypes[c] == np.float64 for c in required):
+            # build_features' frames: already float, so the coercion below would change nothing;
+            # one block read instead of a Series per column (this path serves single API requests)
+            block = frame[required].to_numpy(dtype=float)
+            values = dict(zip(required, np.asfortranarray(block).T, strict=True))
+        else:
+            numeric = frame[required].apply(pd.to_numeric, errors="coerce")
+            values = {c: numeric[c].to_numpy(dtype=float, na_value=np.nan) for c in required}
+        bad = [c for c in required if not np.isfinite(values[c]).all()]
         if bad:
             raise ModelError(f"the features have missing, non-numeric or infinite values in {bad}")
-        frame[self.required_columns] = numeric.astype(float)
-        return frame
+        if numeric is not None:
+            frame[required] = numeric.astype(float)
+        return frame, values
+
+    def prepare(self) -> None:
+        """Build what the first `score` would otherwise build (the churn reasons' lookup tables)."""
+        self.churn_model.prepare_reasons()
 
     # --- scoring -------------------------------------------------------------------------------
 
     def components(self, features: pd.DataFrame) -> pd.DataFrame:
         """Model outputs per customer (BTYD columns, churn_probability, regressor_value, value_score)."""
-        frame = self.validate(features)
-        return self._components(frame)
+        frame, values = self._validated(features)
+        outputs, _ = self._outputs(frame, values)
+        return pd.DataFrame(outputs, index=frame.index)
 
-    def _components(self, frame: pd.DataFrame) -> pd.DataFrame:
-        out = btyd_outputs(self.clv_model, frame, self.churn_horizon_days, self.clv_horizon_days)
+    def _outputs(
+        self, frame: pd.DataFrame, values: dict[str, np.ndarray]
+    ) -> tuple[dict[str, np.ndarray], pd.DataFrame | None]:
+        """The model outputs as arrays (BTYD columns, churn_probability, [regressor_value], value_score)
+        and the churn model's input frame (None when there are no rows)."""
+        out = _btyd_arrays(self.clv_model, frame, self.churn_horizon_days, self.clv_horizon_days)
         if frame.empty:
-            out["churn_probability"] = pd.Series(dtype=float)
-            out["value_score"] = pd.Series(dtype=float)
-            return out
-        churn_x = model_matrix(frame, out, self.churn_features)
+            out["churn_probability"] = np.zeros(0)
+            out["value_score"] = np.zeros(0)
+            return out, None
+        churn_x = self._input_frame(frame, values, out, self.churn_features)
         out["churn_probability"] = np.clip(np.nan_to_num(self.churn_model.predict_proba(churn_x), nan=0.5), 0, 1)
         if self.value_model is not None:
-            value_x = model_matrix(frame, out, self.value_features)
+            value_x = self._input_frame(frame, values, out, self.value_features)
             out["regressor_value"] = np.nan_to_num(np.asarray(self.value_model.predict(value_x), dtype=float))
         out["value_score"] = out["regressor_value"] if self.value_source == "regressor" else out["clv"]
-        return out
+        return out, churn_x
+
+    @staticmethod
+    def _input_frame(
+        frame: pd.DataFrame, values: dict[str, np.ndarray], outputs: dict[str, np.ndarray], columns: list[str]
+    ) -> pd.DataFrame:
+        """A model's input as one float block: `model_matrix`'s values without its concat and copies."""
+        matrix = np.empty((len(frame), len(columns)))
+        for j, column in enumerate(columns):  # a few dozen columns
+            if column in outputs:
+                matrix[:, j] = outputs[column]
+            elif column in values:
+                matrix[:, j] = values[column]
+            else:  # a value-model input the scores do not need (value_source="clv")
+                matrix[:, j] = frame[column].astype(float).to_numpy()
+        return pd.DataFrame(matrix, index=frame.index, columns=columns)
 
     def score(self, features: pd.DataFrame, as_of: Any) -> pd.DataFrame:
         """The scores table (ARCHITECTURE.md's columns, in order), one row per input customer."""
-        frame = self.validate(features)
+        frame, values = self._validated(features)
         as_of_day = pd.Timestamp(as_of)
         if as_of_day.tzinfo is not None:
             as_of_day = as_of_day.tz_convert(None)
         as_of_day = as_of_day.normalize()
-        parts = self._components(frame)
         if frame.empty:
             return pd.DataFrame({c: pd.Series(dtype=object) for c in SCORE_COLUMNS})
-        churn_x = model_matrix(frame, parts, self.churn_features)
+        outputs, churn_x = self._outputs(frame, values)
+        assert churn_x is not None
         reasons = self.churn_model.reasons(churn_x, top=3)
-        reasons.index = frame.index
-        passthrough = frame.drop(columns=[c for c in frame.columns if c in parts.columns])
-        scores = pd.concat([passthrough, parts, reasons[REASON_COLUMNS]], axis=1)
-        scores["as_of"] = as_of_day
-        decided = decide(scores, self.policy, cut_points=self.cut_points)
-        decided = decided.copy()
-        decided["model_name"] = str(self.metadata.get("model_name") or "")
-        decided["model_version"] = str(self.metadata.get("model_version") or "")
-        decided["customer_id"] = decided.index.astype(str)
-        decided = decided.reset_index(drop=True)
-        missing = [c for c in SCORE_COLUMNS if c not in decided.columns]
+        # Columns of the features come first, so a model output of the same name replaces them.
+        column = {**values, **outputs}
+        columns = {name: column[name] for name in DECISION_INPUTS if name in column}
+        for name in OPTIONAL_DECISION_INPUTS:
+            if name in frame.columns and name not in columns:
+                columns[name] = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        missing = [c for c in DECISION_INPUTS if c not in columns]
         if missing:
-            raise ModelError(f"targeting did not produce columns {missing}")
-        return decided[SCORE_COLUMNS]
+            raise DataError(f"the scores lack columns {missing} that targeting needs; score them with the model first")
+        ids = frame.index
+        decisions = decision_columns(columns, self.policy, cut_points=self.cut_points, ids=pd.Series(ids.to_numpy()))
+        table: dict[str, Any] = {"customer_id": ids.to_numpy(), "as_of": as_of_day}
+        for name in SCORE_COLUMNS[2:]:
+            if name in decisions:
+                table[name] = decisions[name]
+            elif name in REASON_COLUMNS:
+                table[name] = reasons[name].to_numpy()
+            elif name in ("model_name", "model_version"):
+                table[name] = str(self.metadata.get(name) or "")
+            else:
+                table[name] = column[name]
+        return pd.DataFrame(table, index=pd.RangeIndex(len(frame)))
 
     # --- persistence -----------------------------------------------------------------------------
 

@@ -7,12 +7,19 @@ every request waiting in the queue (up to a customer budget) and runs one `score
 once; requests that arrive while a pass runs form the next pass. A customer's row does not depend on
 who shares the pass -- scores are per customer, the same property that lets the batch job work in
 chunks (tests/serving/test_batch.py checks both).
+
+Passes run on one dedicated thread whose OpenMP runtime (LightGBM's) uses that thread alone: an API
+pass scores a handful of rows, and waking a team of OpenMP threads for each of its LightGBM calls
+cost 2-8 ms per call on the shared 2-core machine against ~0.05 ms single-threaded
+(benchmarks/RESULTS.md, API). Passes run one at a time anyway, so a second thread would only wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -51,9 +58,13 @@ class ScoreBatcher:
         self.passes = 0
         self._queue: asyncio.Queue[_Waiting] | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
 
     async def start(self) -> None:
-        """Start the consumer on the running event loop."""
+        """Start the consumer on the running event loop, and the thread its passes run on."""
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="patron-score", initializer=single_threaded_openmp
+        )
         self._queue = asyncio.Queue()
         self._worker = asyncio.create_task(self._run(), name="patron-score-batcher")
 
@@ -71,6 +82,9 @@ class ScoreBatcher:
             if not waiting.future.done():
                 waiting.future.set_exception(RuntimeError("the server is shutting down"))
         self._queue = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
 
     async def score(
         self, model: LoadedModel, request: PreparedRequest, as_of: pd.Timestamp, keep_duplicates: bool
@@ -100,10 +114,11 @@ class ScoreBatcher:
 
     async def _pass(self, group: list[_Waiting]) -> None:
         first = group[0]
+        score = functools.partial(
+            score_requests, [w.request for w in group], first.model.scorer, first.as_of, first.keep_duplicates
+        )
         try:
-            answers = await run_in_threadpool(
-                score_requests, [w.request for w in group], first.model.scorer, first.as_of, first.keep_duplicates
-            )
+            answers = await asyncio.get_running_loop().run_in_executor(self._executor, score)
         except Exception as exc:  # the pass failed: every request in it gets the error
             answers = [exc] * len(group)
         self.passes += 1
@@ -114,6 +129,14 @@ class ScoreBatcher:
                 waiting.future.set_exception(answer)
             else:
                 waiting.future.set_result(answer)
+
+
+def single_threaded_openmp() -> None:
+    """Limit OpenMP to one thread on the calling thread (OpenMP's thread count is per calling thread)."""
+    import lightgbm  # noqa: F401 - loads the OpenMP runtime the limit has to reach
+    from threadpoolctl import threadpool_limits  # scikit-learn's dependency
+
+    threadpool_limits(limits=1, user_api="openmp")  # kept: the limiter is never restored
 
 
 def _unwrap(answer: pd.DataFrame | Exception) -> pd.DataFrame:

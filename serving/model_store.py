@@ -178,6 +178,8 @@ def mlflow_scorer_loader(tracking_uri: str) -> ScorerLoader:
         from training.tracking import configure_tracking
 
         configure_tracking(tracking_uri)
-        return load_scorer(uri)
+        scorer = load_scorer(uri)
+        scorer.prepare()  # at load, not inside the first request
+        return scorer
 
     return load

@@ -130,8 +130,9 @@ def _validate(requests: Sequence[PreparedRequest], fields: Sequence[str], as_of:
     """`validate_transactions` over the requests' rows (its `rejects` point at raw rows by position)."""
     from features import validate_transactions
 
+    # pydantic typed every field at the edge: the output's pandera re-check would only cost time.
     try:
-        return validate_transactions(raw_frame(requests, fields), keep_duplicates=keep_duplicates)
+        return validate_transactions(raw_frame(requests, fields), keep_duplicates=keep_duplicates, check_schema=False)
     except DataError:
         # Every row was rejected, and validate_transactions says so without naming the rows: run it
         # again with one valid row of an id no client sends, so each row's own reason comes back.
@@ -141,7 +142,7 @@ def _validate(requests: Sequence[PreparedRequest], fields: Sequence[str], as_of:
             frame.loc[len(frame) - 1, "amount"] = 1.0
         else:
             frame.loc[len(frame) - 1, ["quantity", "unit_price"]] = [1.0, 1.0]
-        return validate_transactions(frame, keep_duplicates=keep_duplicates)
+        return validate_transactions(frame, keep_duplicates=keep_duplicates, check_schema=False)
 
 
 def score_requests(
@@ -172,34 +173,49 @@ def score_requests(
             loc = ("customers", customer, "transactions", int(local - tx_starts[customer]))
             errors[k].append(field_error(loc, f"rejected by the data contract: {why}"))
 
+    # Which request and customer each validated row belongs to, by looking the prefixed ids up (the
+    # sentinel row's id is in no request: -1).
+    prefixed = [f"{k}|{cid}" for k, request in enumerate(requests) for cid in request.ids]
+    customer_starts = np.cumsum([0] + [len(request.ids) for request in requests])
     transactions = result.transactions
-    request_of = transactions["customer_id"].str.partition("|")[0]
-    bought = (transactions["timestamp"].dt.normalize() <= as_of) & ~transactions["is_return"]
-    scorable = set(transactions.loc[bought.to_numpy(), "customer_id"])
-    for k, request in enumerate(requests):
+    row_customer = pd.Index(prefixed).get_indexer(transactions["customer_id"])
+    # a purchase on or before the as-of day (as_of is a midnight: the day's rows are < as_of + 1 day)
+    stamps = transactions["timestamp"].to_numpy(dtype="datetime64[ns]")
+    bought = (stamps < (as_of + pd.Timedelta(days=1)).to_datetime64()) & ~transactions["is_return"].to_numpy(dtype=bool)
+    scorable = np.zeros(len(prefixed), dtype=bool)
+    scorable[row_customer[bought & (row_customer >= 0)]] = True
+    for k in range(len(requests)):  # a handful of requests
         if errors[k]:
             continue
-        missing = [i for i, cid in enumerate(request.ids) if f"{k}|{cid}" not in scorable]
+        missing = np.flatnonzero(~scorable[customer_starts[k] : customer_starts[k + 1]])
         errors[k] = [
-            field_error(("customers", i, "transactions"), f"no purchase on or before as_of {as_of.date()}: nothing to score")
+            field_error(("customers", int(i), "transactions"), f"no purchase on or before as_of {as_of.date()}: nothing to score")
             for i in missing[:MAX_ERRORS]
         ]
 
-    ok = [k for k in range(len(requests)) if not errors[k]]
+    ok = np.array([not e for e in errors])
     answers: list[pd.DataFrame | Exception] = [RequestValidationError(e) for e in errors]
-    if ok:
-        keep = request_of.isin([str(k) for k in ok]).to_numpy() & (transactions["customer_id"].str.contains("|", regex=False)).to_numpy()
-        scores = score_frame(transactions[keep].reset_index(drop=True), scorer, as_of)
-        for k in ok:
-            answers[k] = rows_for(scores, requests[k].ids, f"{k}|")
+    if ok.any():
+        request_of = np.searchsorted(customer_starts, row_customer, side="right") - 1
+        keep = (row_customer >= 0) & ok[np.clip(request_of, 0, len(requests) - 1)]
+        kept = transactions if keep.all() else transactions[keep].reset_index(drop=True)
+        scores = score_frame(kept, scorer, as_of)
+        served = [int(k) for k in np.flatnonzero(ok)]
+        groups = [prefixed[customer_starts[k] : customer_starts[k + 1]] for k in served]
+        rows = rows_for(scores, groups, [requests[k].ids for k in served])
+        for k, request_rows in zip(served, rows, strict=True):
+            answers[k] = request_rows
     return answers
 
 
-def rows_for(scores: pd.DataFrame, ids: list[str], prefix: str) -> pd.DataFrame:
-    """The rows of `ids` (carrying `prefix` in `scores`), in order, with their own ids restored."""
-    positions = pd.Index(scores["customer_id"].astype(str)).get_indexer([prefix + cid for cid in ids])
+def rows_for(scores: pd.DataFrame, prefixed: list[list[str]], ids: list[list[str]]) -> list[pd.DataFrame]:
+    """Per request, the rows of its `prefixed` ids in order, with its own `ids` restored (one take for all)."""
+    positions = pd.Index(scores["customer_id"]).get_indexer([cid for group in prefixed for cid in group])
     if (positions < 0).any():
         raise RuntimeError("the scorer returned no row for a customer with a purchase")
     rows = scores.iloc[positions].reset_index(drop=True)
-    rows["customer_id"] = pd.Series(ids, dtype=rows["customer_id"].dtype)
-    return rows
+    rows["customer_id"] = pd.Series([cid for group in ids for cid in group], dtype=rows["customer_id"].dtype)
+    if len(ids) == 1:
+        return [rows]
+    bounds = np.cumsum([0] + [len(group) for group in ids])
+    return [rows.iloc[lo:hi].reset_index(drop=True) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]

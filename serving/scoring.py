@@ -39,10 +39,13 @@ def score_frame(transactions: pd.DataFrame, scorer: ScorerProtocol, as_of: Any) 
     if features.empty:
         return pd.DataFrame(columns=SCORE_COLUMNS)
     scores = scorer.score(features, as_of)
-    missing = [column for column in SCORE_COLUMNS if column not in scores.columns]
-    if missing:
-        raise ModelError(f"the model's scores lack columns {missing}; retrain with this version of Patron")
-    scores = scores[SCORE_COLUMNS]
+    if list(scores.columns) != SCORE_COLUMNS:
+        missing = [column for column in SCORE_COLUMNS if column not in scores.columns]
+        if missing:
+            raise ModelError(f"the model's scores lack columns {missing}; retrain with this version of Patron")
+        scores = scores[SCORE_COLUMNS]
     if not scores["customer_id"].is_monotonic_increasing:
         scores = scores.sort_values("customer_id", kind="stable")
+    elif isinstance(scores.index, pd.RangeIndex) and scores.index.start == 0 and scores.index.step == 1:
+        return scores  # PatronScorer's own output: already in order and numbered from 0
     return scores.reset_index(drop=True)

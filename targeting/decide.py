@@ -27,7 +27,8 @@ what the stage's contact would be expected to earn. The reasons are exhaustive a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -97,11 +98,25 @@ def _numeric(scores: pd.DataFrame, columns: Sequence[str]) -> dict[str, np.ndarr
 
 def _optional(scores: pd.DataFrame, column: str, fallback: np.ndarray | float) -> np.ndarray:
     """An optional numeric column with `fallback` where it is absent or not finite."""
-    default = np.broadcast_to(np.asarray(fallback, dtype=float), (len(scores),))
+    return _or_fallback(_optional_values(scores, column), fallback, len(scores))
+
+
+def _optional_values(scores: pd.DataFrame, column: str) -> np.ndarray | None:
+    """An optional column as floats (NaN where not a number), or None when absent."""
     if column not in scores.columns:
+        return None
+    return pd.to_numeric(scores[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _or_fallback(values: np.ndarray | None, fallback: np.ndarray | float, n: int) -> np.ndarray:
+    default = np.broadcast_to(np.asarray(fallback, dtype=float), (n,))
+    if values is None:
         return default.copy()
-    values = pd.to_numeric(scores[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     return np.where(np.isfinite(values), values, default)
+
+
+OPTIONAL_COLUMNS = ("avg_order_value", "order_count", "return_rate", "return_value_share", "margin_rate")
+"""Columns `decide` uses when present (see the module docstring)."""
 
 
 def decide(
@@ -112,15 +127,37 @@ def decide(
     """The scores with the decision columns added (same rows, same order, same index)."""
     if not isinstance(scores, pd.DataFrame):
         raise DataError(f"scores must be a pandas DataFrame, got {type(scores).__name__}")
-    x = _numeric(scores, REQUIRED_COLUMNS)
-    aov = _optional(scores, "avg_order_value", x["expected_order_value"])
-    orders = _optional(scores, "order_count", x["frequency"] + 1.0)
-    prior = (policy.return_rate_prior, policy.return_prior_orders)
-    return_rate = shrink_rate(_optional(scores, "return_rate", 0.0), orders, *prior)
-    return_share = shrink_rate(_optional(scores, "return_value_share", 0.0), orders, *prior)
-    margin = _optional(scores, "margin_rate", policy.margin_rate)
+    values: dict[str, np.ndarray | None] = {**_numeric(scores, REQUIRED_COLUMNS)}
+    values.update({column: _optional_values(scores, column) for column in OPTIONAL_COLUMNS})
+    decisions = decision_columns(values, policy, cut_points=cut_points, ids=customer_ids(scores))
+    out = scores.copy()
+    for column, column_values in decisions.items():
+        out[column] = column_values
+    return out
 
-    tier = tier_codes(x["value_score"], cut_points=cut_points, shares=policy.tier_shares, ids=customer_ids(scores))
+
+def decision_columns(
+    values: Mapping[str, np.ndarray | None],
+    policy: TargetingPolicy,
+    cut_points: Sequence[float] | None = None,
+    ids: Sequence[object] | None = None,
+) -> dict[str, Any]:
+    """`decide`'s arithmetic on arrays: the decision columns, in DECISION_COLUMNS order.
+
+    `values` maps each of REQUIRED_COLUMNS to finite floats and each of OPTIONAL_COLUMNS to floats
+    (NaN where missing) or None (absent); `ids` are the customer ids that break value-score ties.
+    The frame-free form lets the scorer skip building frames it would throw away.
+    """
+    x = {column: values[column] for column in REQUIRED_COLUMNS}
+    n = len(x["clv"])
+    aov = _or_fallback(values.get("avg_order_value"), x["expected_order_value"], n)
+    orders = _or_fallback(values.get("order_count"), x["frequency"] + 1.0, n)
+    prior = (policy.return_rate_prior, policy.return_prior_orders)
+    return_rate = shrink_rate(_or_fallback(values.get("return_rate"), 0.0, n), orders, *prior)
+    return_share = shrink_rate(_or_fallback(values.get("return_value_share"), 0.0, n), orders, *prior)
+    margin = _or_fallback(values.get("margin_rate"), policy.margin_rate, n)
+
+    tier = tier_codes(x["value_score"], cut_points=cut_points, shares=policy.tier_shares, ids=ids)
     stage = stage_codes(
         x["days_since_last"], x["frequency"], policy.active_days, policy.sleeping_days, policy.at_risk_days
     )
@@ -163,18 +200,17 @@ def decide(
     )
     excluded = reason < 3
     action = np.where(excluded, ACTION_NAMES.index(NO_ACTION), action_codes(stage, tier, policy.perk_tiers))
-
-    out = scores.copy()
-    out["value_tier"] = labels(tier, TIERS)
-    out["lifecycle_stage"] = labels(stage, STAGES)
-    out["net_value"] = net
-    out["exclude_from_spend"] = excluded
-    out["exclude_reason"] = labels(reason, REASON_NAMES)
-    out["winback_profit"] = profit
-    out["action"] = labels(action, ACTION_NAMES)
-    out["channel"] = labels(np.where(excluded, len(channels), channel), [*channels, NO_CHANNEL])
-    out["incentive"] = np.where(excluded, 0.0, incentive)
-    return out
+    return {
+        "value_tier": labels(tier, TIERS),
+        "lifecycle_stage": labels(stage, STAGES),
+        "net_value": net,
+        "exclude_from_spend": excluded,
+        "exclude_reason": labels(reason, REASON_NAMES),
+        "winback_profit": profit,
+        "action": labels(action, ACTION_NAMES),
+        "channel": labels(np.where(excluded, len(channels), channel), [*channels, NO_CHANNEL]),
+        "incentive": np.where(excluded, 0.0, incentive),
+    }
 
 
 def has_decisions(scores: pd.DataFrame) -> bool:

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.resources
 from pathlib import Path
+
+from features.datasets import CDNOW_MAPPING, ONLINE_RETAIL_MAPPING, lifetimes_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ONLINE_RETAIL = REPO_ROOT.parent / "shared" / "data" / "online_retail" / "online_retail_2010-12_2011-12.csv.gz"
-ONLINE_RETAIL_MAP = {
-    "customer_id": "CustomerID",
-    "order_id": "InvoiceNo",
-    "timestamp": "InvoiceDate",
-    "quantity": "Quantity",
-    "unit_price": "UnitPrice",
-    "channel": "Country",
-}
-CDNOW_MAP = {"timestamp": "date", "amount": "dollar_value", "quantity": "number_of_cds"}
+ONLINE_RETAIL_MAP = ONLINE_RETAIL_MAPPING
+CDNOW_MAP = CDNOW_MAPPING
 
-
-def lifetimes_dataset(name: str) -> Path:
-    """A data file shipped inside the lifetimes package."""
-    return Path(str(importlib.resources.files("lifetimes") / "datasets" / name))
+__all__ = ["CDNOW_MAP", "ONLINE_RETAIL", "ONLINE_RETAIL_MAP", "REPO_ROOT", "lifetimes_dataset"]

@@ -231,3 +231,17 @@ def test_timestamps_keep_nanoseconds_and_out_of_range_dates_are_rejected():
     result = validate_transactions(raw)
     assert result.transactions["timestamp"].tolist() == [pd.Timestamp("2024-01-01 10:00:00.123456789")]
     assert result.rejects["reason"].tolist() == ["bad_timestamp", "bad_timestamp"]
+
+
+def test_skipping_the_schema_recheck_changes_nothing_but_time():
+    """The API skips the pandera re-check of rows pydantic typed; the output is the same either way."""
+    raw = _raw(
+        customer_id=["b", "a", "a", " c", "b"],
+        timestamp=["2024-01-02", "2024-01-01", "2024-01-03", "2024-01-01", "2024-01-02"],
+        amount=[5.0, 7.0, -2.0, 3.0, 5.0],
+        category=["x", None, "y", "x", "x"],
+        discount=[0.0, 1.0, None, 0.5, 0.0],
+    )
+    checked, unchecked = validate_transactions(raw), validate_transactions(raw, check_schema=False)
+    pd.testing.assert_frame_equal(unchecked.transactions, checked.transactions)
+    pd.testing.assert_frame_equal(unchecked.rejects, checked.rejects)

@@ -145,3 +145,95 @@ def test_bad_inputs_are_refused(cdnow_churn):
         ChurnModel().predict_proba(X)
     with pytest.raises(ModelError, match="unknown calibration"):
         ChurnModel(calibration="beta").fit(X, y)
+
+
+# --- reasons from tabulated TreeSHAP (production-sized trees) ----------------------------------
+
+
+def _pred_contrib_reasons(booster, matrix: np.ndarray, names: list[str]) -> np.ndarray:
+    """Top-3 names from LightGBM's pred_contrib over every row, ties to the earlier feature."""
+    contrib = booster.predict(matrix, pred_contrib=True)[:, :-1]
+    order = np.argsort(-contrib, axis=1, kind="stable")[:, :3]
+    values = np.take_along_axis(contrib, order, axis=1)
+    picked = np.asarray(names, dtype=object)[order]
+    picked[~(values > 0)] = ""
+    return picked
+
+
+@pytest.fixture(scope="module")
+def small_trees(cdnow_churn) -> ChurnModel:
+    """The production recipe's tree size (training.fit.BOOSTING_PARAMS: 4 leaves)."""
+    (X, y, _), _ = cdnow_churn
+    params = {"learning_rate": 0.05, "num_leaves": 4, "min_child_samples": 200, "reg_lambda": 10.0}
+    return ChurnModel(monotone_constraints=MONOTONE, **params).fit(X, y)
+
+
+def test_tabulated_contributions_are_lightgbms_pred_contrib(small_trees, cdnow_churn):
+    _, (X, _, _) = cdnow_churn
+    assert small_trees._contribution_tables() is not None  # the fast path is the one under test
+    rows = X.copy()
+    # the edges of a split: missing values, zeros, values below LightGBM's zero threshold, thresholds
+    rows.iloc[:50, 0] = np.nan
+    rows.iloc[50:100, 1] = 0.0
+    rows.iloc[100:150, 2] = 1e-40
+    matrix = rows[small_trees.feature_names_].to_numpy()
+    expected = small_trees.booster_.predict(matrix, pred_contrib=True)[:, :-1]
+    got = small_trees.contributions(rows)
+    np.testing.assert_allclose(got.T, expected, rtol=0, atol=1e-12)  # seen: 2e-15
+    reasons = small_trees.reasons(rows).to_numpy()
+    assert (reasons == _pred_contrib_reasons(small_trees.booster_, matrix, small_trees.feature_names_)).all()
+
+
+def test_a_rows_reasons_do_not_depend_on_the_rows_scored_with_it(small_trees, cdnow_churn):
+    """The API scores a customer alone, the batch job among 250,000: the values must be the same bits."""
+    _, (X, _, _) = cdnow_churn
+    rows = X.head(300)
+    together = small_trees.contributions(rows)
+    alone = np.hstack([small_trees.contributions(rows.iloc[[i]]) for i in range(len(rows))])
+    in_blocks = np.hstack([small_trees.contributions(rows.iloc[i : i + 100]) for i in range(0, 300, 100)])
+    assert np.array_equal(together, alone) and np.array_equal(together, in_blocks)
+
+
+def test_missing_value_splits_are_tabulated_as_lightgbm_decides_them():
+    """Zero-as-missing and NaN splits with both default directions, on a plain LightGBM booster."""
+    import lightgbm as lgb
+
+    from models.churn import _ContributionTables
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(4000, 5))
+    X[rng.random(X.shape) < 0.2] = np.nan
+    X[rng.random(X.shape) < 0.1] = 0.0
+    y = (np.nan_to_num(X[:, 0]) + np.isnan(X[:, 1]) + (X[:, 2] == 0) + rng.normal(size=4000) > 0.5).astype(float)
+    for zero_as_missing in (False, True):
+        params = {"objective": "binary", "num_leaves": 6, "verbosity": -1, "seed": 1, "zero_as_missing": zero_as_missing}
+        booster = lgb.train(params, lgb.Dataset(X, y), num_boost_round=40)
+        missing = {n["missing_type"] for t in booster.dump_model()["tree_info"] for n in _all_splits(t)}
+        assert missing - {"None"}  # the trees do route missing values
+        tables = _ContributionTables.build(booster)
+        assert tables is not None
+        # every feature at its split thresholds, just beside them, at 0 and LightGBM's zero threshold
+        edges = []
+        for feature in range(X.shape[1]):
+            cuts = np.array([float(n["threshold"]) for t in booster.dump_model()["tree_info"]
+                             for n in _all_splits(t) if n["split_feature"] == feature] + [1e-35, -1e-35])
+            edges.append(np.concatenate([cuts, np.nextafter(cuts, np.inf), np.nextafter(cuts, -np.inf),
+                                         [0.0, -0.0, 1e-40, -1e-40, np.nan]]))
+        adversarial = np.column_stack([rng.choice(values, size=2000) for values in edges])
+        probe = np.vstack([X[:500], adversarial])
+        expected = booster.predict(probe, pred_contrib=True)[:, :-1]
+        np.testing.assert_allclose(tables.contributions(probe).T, expected, rtol=0, atol=1e-12)
+
+
+def _all_splits(tree: dict) -> list[dict]:
+    nodes, stack = [], [tree["tree_structure"]]
+    while stack:
+        node = stack.pop()
+        if "split_index" in node:
+            nodes.append(node)
+            stack += [node["left_child"], node["right_child"]]
+    return nodes
+
+
+def test_large_trees_are_explained_by_lightgbm_directly(fitted):
+    assert fitted.num_leaves == 15 and fitted._contribution_tables() is None

@@ -130,3 +130,35 @@ def test_save_and_load_round_trip_without_pickle_or_customer_data(scorer, featur
 def test_loading_a_folder_without_a_scorer_is_a_model_error(tmp_path):
     with pytest.raises(ModelError, match="holds no Patron scorer"):
         PatronScorer.load(tmp_path)
+
+
+def _composed_scores(scorer: PatronScorer, features: pd.DataFrame, as_of: str) -> pd.DataFrame:
+    """The scores table composed frame by frame from the public pieces (how `score` used to build it)."""
+    from models.scorer import btyd_outputs, model_matrix
+    from targeting.decide import decide
+
+    frame = scorer.validate(features)
+    parts = btyd_outputs(scorer.clv_model, frame, scorer.churn_horizon_days, scorer.clv_horizon_days)
+    churn_x = model_matrix(frame, parts, scorer.churn_features)
+    parts["churn_probability"] = np.clip(scorer.churn_model.predict_proba(churn_x), 0, 1)
+    if scorer.value_model is not None:
+        parts["regressor_value"] = scorer.value_model.predict(model_matrix(frame, parts, scorer.value_features))
+    parts["value_score"] = parts["regressor_value"] if scorer.value_source == "regressor" else parts["clv"]
+    reasons = scorer.churn_model.reasons(churn_x)
+    passthrough = frame.drop(columns=[c for c in frame.columns if c in parts.columns])
+    scores = pd.concat([passthrough, parts, reasons], axis=1).assign(as_of=pd.Timestamp(as_of))
+    decided = decide(scores, scorer.policy, cut_points=scorer.cut_points)
+    decided = decided.assign(model_name="patron", model_version="", customer_id=decided.index.astype(str))
+    return decided.reset_index(drop=True)[SCORE_COLUMNS]
+
+
+def test_score_equals_the_frame_by_frame_composition_number_for_number(scorer, features, scores):
+    """`score` works on arrays to serve one customer fast; the numbers must be the composition's."""
+    pd.testing.assert_frame_equal(scores, _composed_scores(scorer, features, AS_OF), check_exact=True)
+    # integer and text columns take the coercing path of validation, with the same result
+    coerced = features.astype({"order_count": "int64", "frequency": "int64"}).assign(T=features["T"].astype(str))
+    pd.testing.assert_frame_equal(scorer.score(coerced, AS_OF), scores, check_exact=True)
+    one = features.iloc[[len(features) // 2]]
+    pd.testing.assert_frame_equal(
+        scorer.score(one, AS_OF), scores[scores["customer_id"] == one.index[0]].reset_index(drop=True), check_exact=True
+    )

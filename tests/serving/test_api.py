@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pandas as pd
 import pytest
@@ -328,3 +329,16 @@ def test_concurrent_requests_share_passes_and_get_their_own_rows(client, registr
             assert g == w, {k: (g[k], w[k]) for k in g if g[k] != w[k]}
     assert alone[-1] != alone[0]  # the clash really differs, and each request kept its own
     assert batcher.passes - passes_before <= len(together)
+
+
+def test_passes_run_on_one_thread_whose_openmp_uses_it_alone(client, registry):
+    """LightGBM's OpenMP team start-up cost more than a single-customer pass's trees (RESULTS.md, API)."""
+    from threadpoolctl import threadpool_info
+
+    batcher = app_of(client).state.batcher
+    body = request_body(registry.transactions, some_customers(registry, 1), registry.as_of)
+    assert client.post("/v1/score", json=body).status_code == 200
+    name, openmp = batcher._executor.submit(
+        lambda: (threading.current_thread().name, [i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"])
+    ).result()
+    assert name.startswith("patron-score") and openmp and set(openmp) == {1}
