@@ -291,7 +291,7 @@ def _decisions(
 ) -> np.ndarray:
     """LightGBM's numerical split decision (True: go left) of `values` (splits x rows) at each split.
 
-    Mirrors `Tree::NumericalDecision` after LightGBM's dense-input conversion (|x| <= 1e-35 is 0):
+    Mirrors `Tree::NumericalDecision` after LightGBM's dense-input conversion (|x| <= ZERO_THRESHOLD is 0):
     NaN counts as 0 unless the split's missing type is NaN; a missing value (0 for type Zero, NaN
     for type NaN) goes the default way; otherwise `x <= threshold` goes left.
     """

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import DataError, ModelError
+from features.pipeline import MAY_BE_MISSING
 from models.churn import ChurnModel
 from models.clv import CLVModel
 from models.value import ValueModel
@@ -224,7 +225,12 @@ class PatronScorer:
         else:
             numeric = frame[required].apply(pd.to_numeric, errors="coerce")
             values = {c: numeric[c].to_numpy(dtype=float, na_value=np.nan) for c in required}
-        bad = [c for c in required if not np.isfinite(values[c]).all()]
+        # Columns build_features leaves missing by design (margin_rate without costed rows) may be
+        # NaN: LightGBM, the CLV model and targeting each treat a missing value as missing.
+        bad = [
+            c for c in required
+            if not (np.isfinite(values[c]) | (np.isnan(values[c]) if c in MAY_BE_MISSING else False)).all()
+        ]
         if bad:
             raise ModelError(f"the features have missing, non-numeric or infinite values in {bad}")
         if numeric is not None:

@@ -162,3 +162,15 @@ def test_score_equals_the_frame_by_frame_composition_number_for_number(scorer, f
     pd.testing.assert_frame_equal(
         scorer.score(one, AS_OF), scores[scores["customer_id"] == one.index[0]].reset_index(drop=True), check_exact=True
     )
+
+
+def test_a_margin_rate_missing_by_design_is_scored(scorer, features, scores):
+    """build_features leaves margin_rate NaN for a customer without costed rows (features.pipeline.MAY_BE_MISSING)."""
+    assert "margin_rate" in scorer.required_columns
+    uncosted = features.copy()
+    uncosted.iloc[0, uncosted.columns.get_loc("margin_rate")] = np.nan
+    got = scorer.score(uncosted, AS_OF)
+    assert np.isfinite(got.select_dtypes("number").to_numpy(dtype=float)).all()
+    pd.testing.assert_frame_equal(got.iloc[1:], scores.iloc[1:], check_exact=True)  # the others are untouched
+    with pytest.raises(ModelError, match="margin_rate"):
+        scorer.score(uncosted.assign(margin_rate=np.inf), AS_OF)
