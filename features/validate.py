@@ -114,7 +114,7 @@ def validate_transactions(
     def reject(mask: np.ndarray, why: str) -> None:
         reason[mask & (reason == 0)] = REJECT_REASONS.index(why) + 1
 
-    customer_id = _customer_ids(fields["customer_id"])
+    customer_id = normalise_customer_ids(fields["customer_id"])
     reject(customer_id.isna().to_numpy(), "missing_customer_id")
     timestamp_ns = _timestamps(fields["timestamp"], date_format)
     reject(timestamp_ns == _UNPARSED, "bad_timestamp")
@@ -178,7 +178,7 @@ def _apply_mapping(raw: pd.DataFrame, mapping: dict[str, str]) -> dict[str, pd.S
     return {name: raw[source] for name, source in chosen.items()}
 
 
-def _customer_ids(values: pd.Series) -> pd.Series:
+def normalise_customer_ids(values: pd.Series) -> pd.Series:
     """Ids as strings: `17850`, `17850.0`, ` 17850 ` and 17850 are one customer; blanks are missing (NaN)."""
     if pd.api.types.is_bool_dtype(values):
         values = values.astype(object)
@@ -207,7 +207,7 @@ def _timestamps(values: pd.Series, date_format: str | None) -> np.ndarray:
     if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values):
         return _nanoseconds(values)
     if pd.api.types.is_float_dtype(values):  # e.g. 19970101.0 written by a float column
-        values = _customer_ids(values)
+        values = normalise_customer_ids(values)
     text = values.astype("str").str.strip()
     stamp = _nanoseconds(pd.to_datetime(text, format=date_format, errors="coerce", utc=True))
     failed = (stamp == _UNPARSED) & text.notna().to_numpy() & (text != "").to_numpy()
@@ -272,7 +272,7 @@ def _flags(values: pd.Series) -> np.ndarray:
 
 def _texts(values: pd.Series) -> pd.Series:
     """Optional text fields as strings (`123.0` as `123`), blanks as missing."""
-    return _customer_ids(values)
+    return normalise_customer_ids(values)
 
 
 def _customer_time_order(customer_id: pd.Series, timestamp_ns: np.ndarray) -> np.ndarray:

@@ -66,9 +66,9 @@ class PreparedRequest:
 
 def normalised_ids(body: ScoreRequest) -> pd.Series:
     """The request's customer ids as the data contract reads them (`17850.0` and ` 17850` are `17850`)."""
-    from features.validate import _customer_ids  # the contract's one definition of an id
+    from features.validate import normalise_customer_ids  # the contract's one definition of an id
 
-    return _customer_ids(pd.Series([c.customer_id for c in body.customers], dtype=object)).astype(str)
+    return normalise_customer_ids(pd.Series([c.customer_id for c in body.customers], dtype=object)).astype(str)
 
 
 def sent_fields(body: ScoreRequest) -> tuple[str, ...]:

@@ -72,7 +72,7 @@ def campaign(body: CampaignRequest, model: ModelDep, settings: SettingsDep, scor
         )
     decisions = decisions_from_request(body, settings.scores_path, scores_file)
     # The served model's targeting policy prices the contacts, as the batch job's campaign does.
-    policy = getattr(model.scorer, "policy", None) or TargetingPolicy()
+    policy = getattr(model.scorer, "policy", None) or TargetingPolicy.from_settings(settings)
     if body.scores is not None:
         refuse(unknown_channel_errors(decisions, policy))
     try:
