@@ -25,6 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
 @app.callback()
 def quiet_libraries() -> None:
     """Customer value and churn service for online retailers."""
