@@ -13,7 +13,7 @@ import logging
 import math
 import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -273,39 +273,42 @@ class CLVModel:
         discounted by ``(1 + monthly_discount_rate) ** month``; the margin is `features["margin_rate"]`
         per row when present (missing values: `margin_rate`).
         """
+        out = self.predict_horizons(features, (horizon_days,))
+        return out.rename(columns={f"expected_purchases_{horizon_days}d": "expected_purchases"})
+
+    def predict_horizons(self, features: pd.DataFrame, horizons_days: Sequence[int]) -> pd.DataFrame:
+        """`predict` for several horizons in one pass: `expected_purchases_<h>d` per horizon h."""
         self._check_fitted()
-        if not (horizon_days >= 0):
-            raise ModelError(f"horizon_days must be >= 0, got {horizon_days}")
+        horizons = list(dict.fromkeys(horizons_days))
+        if not horizons or not all(h >= 0 for h in horizons):
+            raise ModelError(f"horizons must be >= 0 days, got {list(horizons_days)}")
         x, t_x, T, m = _rfm_arrays(features)
         p = self.params_
         n_months = max(1, round(self.clv_horizon_days / DAYS_PER_MONTH))
         month = self.clv_horizon_days / n_months / self.time_unit_days
         times = np.concatenate(
-            [[horizon_days / self.time_unit_days], month * np.arange(1, n_months + 1)]
+            [np.asarray(horizons, dtype=float) / self.time_unit_days, month * np.arange(1, n_months + 1)]
         )
         discount = (1.0 + self.monthly_discount_rate) ** -np.arange(1, n_months + 1)
 
         with np.errstate(all="ignore"):
             p_alive = self._p_alive(x, t_x, T)
             # The expectations of an alive customer depend on (x, T) only: evaluate them once per
-            # distinct pair (real RFM in days has few), for the horizon and every month end at once.
+            # distinct pair (real RFM in days has few), for the horizons and every month end at once.
             (ux, uT), codes = _unique_codes(x, T)
             alive = self._alive_purchases(ux[:, None], uT[:, None], times[None, :])
-            horizon_alive = alive[:, 0]
             # Row-wise sum, not a matrix product: BLAS blocking would make a row's rounding depend on
             # how many rows share the call, and the API must equal the batch job bit for bit.
-            discounted_alive = (np.diff(alive[:, 1:], axis=1, prepend=0.0) * discount).sum(axis=1)
+            monthly = alive[:, len(horizons) :]
+            discounted_alive = (np.diff(monthly, axis=1, prepend=0.0) * discount).sum(axis=1)
             order_value = gamma_gamma_order_value(p["p"], p["q"], p["v"], x, m)
             margin = _margin(features, self.margin_rate, len(x))
-            expected = p_alive * horizon_alive[codes]
+            expected = {
+                f"expected_purchases_{h}d": np.maximum(p_alive * alive[codes, k], 0.0) for k, h in enumerate(horizons)
+            }
             clv = margin * order_value * p_alive * discounted_alive[codes]
         out = pd.DataFrame(
-            {
-                "p_alive": np.clip(p_alive, 0.0, 1.0),
-                "expected_purchases": np.maximum(expected, 0.0),
-                "expected_order_value": order_value,
-                "clv": clv,
-            },
+            {"p_alive": np.clip(p_alive, 0.0, 1.0), **expected, "expected_order_value": order_value, "clv": clv},
             index=features.index,
         )
         bad = ~np.isfinite(out.to_numpy()).all(axis=1)

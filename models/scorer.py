@@ -83,14 +83,13 @@ def _btyd_arrays(
     clv_model: CLVModel, features: pd.DataFrame, churn_horizon_days: int, clv_horizon_days: int
 ) -> dict[str, np.ndarray]:
     """`btyd_outputs` as float arrays in BTYD_COLUMNS order."""
-    short = clv_model.predict(features, horizon_days=churn_horizon_days)
-    long = clv_model.predict(features, horizon_days=clv_horizon_days)
+    both = clv_model.predict_horizons(features, (churn_horizon_days, clv_horizon_days))
     return {
-        "p_alive": short["p_alive"].to_numpy(dtype=float),
-        "expected_purchases_churn_horizon": short["expected_purchases"].to_numpy(dtype=float),
-        "expected_purchases_clv_horizon": long["expected_purchases"].to_numpy(dtype=float),
-        "expected_order_value": short["expected_order_value"].to_numpy(dtype=float),
-        "clv": short["clv"].to_numpy(dtype=float),
+        "p_alive": both["p_alive"].to_numpy(dtype=float),
+        "expected_purchases_churn_horizon": both[f"expected_purchases_{churn_horizon_days}d"].to_numpy(dtype=float),
+        "expected_purchases_clv_horizon": both[f"expected_purchases_{clv_horizon_days}d"].to_numpy(dtype=float),
+        "expected_order_value": both["expected_order_value"].to_numpy(dtype=float),
+        "clv": both["clv"].to_numpy(dtype=float),
     }
 
 

@@ -342,3 +342,14 @@ def test_online_retail_fit_survives_lifetimes_convergence_errors(online_retail):
     out = model.predict(data, horizon_days=90)
     assert np.isfinite(out.to_numpy()).all() and out["p_alive"].between(0, 1).all()
     assert out["expected_purchases"].sum() > 0
+
+
+def test_several_horizons_in_one_pass_equal_one_pass_per_horizon(cdnow_days_model, cdnow_rfm_days):
+    both = cdnow_days_model.predict_horizons(cdnow_rfm_days, (90, 365))
+    for horizon in (90, 365):
+        single = cdnow_days_model.predict(cdnow_rfm_days, horizon_days=horizon)
+        np.testing.assert_array_equal(both[f"expected_purchases_{horizon}d"], single["expected_purchases"])
+        for column in ("p_alive", "expected_order_value", "clv"):
+            np.testing.assert_array_equal(both[column], single[column])
+    with pytest.raises(ModelError):
+        cdnow_days_model.predict_horizons(cdnow_rfm_days, (-1,))

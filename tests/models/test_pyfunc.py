@@ -7,13 +7,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
+from subprocesses import wait_until_up
 
 from features import build_features
 from features.errors import ModelError
@@ -142,15 +142,7 @@ def test_mlflow_models_serve_with_the_local_environment(logged, store, tmp_path)
     log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"mlflow models serve did not start:\n{(tmp_path / 'serve.log').read_text()[-3000:]}")
-                time.sleep(0.5)
+        wait_until_up(f"http://127.0.0.1:{port}/ping", process, tmp_path / "serve.log", "mlflow models serve")
         rows = features.reset_index().head(3)
         body = rows.to_json(orient="split", index=False)
         payload = '{"dataframe_split": ' + body + ', "params": {"as_of": "2023-12-31"}}'

@@ -7,13 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
 import pytest
+from subprocesses import wait_until_up
 
 from features import build_features
 from models.pyfunc import load_scorer
@@ -45,15 +44,7 @@ def server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=2)
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"mlflow server did not start:\n{(folder / 'server.log').read_text()[-3000:]}")
-                time.sleep(0.5)
+        wait_until_up(f"{url}/health", process, folder / "server.log", "mlflow server")
         previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("MLFLOW_TRACKING_URI", url)
