@@ -106,15 +106,19 @@ def load_average() -> str:
     return " / ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
-def server_seconds(metrics_url: str) -> tuple[float, float]:
-    """(sum of seconds, count) of Patron's /v1/score requests, from its Prometheus histogram."""
+def histogram_totals(metrics_url: str) -> dict[str, float]:
+    """Sums and counts of Patron's /v1/score latency and of its passes, from its Prometheus histograms."""
     text = httpx.get(metrics_url).text
-    found = {}
+    found: dict[str, float] = {}
     for line in text.splitlines():
-        for kind in ("sum", "count"):
-            if line.startswith(f"patron_http_request_duration_seconds_{kind}{{") and 'route="/v1/score"' in line:
-                found[kind] = float(line.rsplit(" ", 1)[1])
-    return found.get("sum", 0.0), found.get("count", 0.0)
+        name, _, value = line.rpartition(" ")
+        if name.startswith("patron_http_request_duration_seconds_") and 'route="/v1/score"' not in name:
+            continue
+        for family in ("patron_http_request_duration_seconds", "patron_score_pass_requests"):
+            for kind in ("sum", "count"):
+                if name.startswith(f"{family}_{kind}"):
+                    found[f"{family}_{kind}"] = float(value)
+    return found
 
 
 def typical_customer(transactions: pd.DataFrame) -> str:
@@ -200,15 +204,18 @@ def main() -> None:
         print(f"load average (1/5/15 min) before: {load_average()}", flush=True)
         for concurrency in options.concurrency:
             for name, url, body in (("patron", ours_url, ours_body), ("mlflow", mlflow_url, mlflow_body)):
-                seconds_before, count_before = server_seconds(metrics_url)
+                before = histogram_totals(metrics_url)
                 result = asyncio.run(load(url, body, concurrency, options.requests))
-                seconds_after, count_after = server_seconds(metrics_url)
+                after = histogram_totals(metrics_url)
                 rows.append((name, concurrency, result))
                 inside = ""
                 if name == "patron":
                     # includes the 20 warm-up requests, so a little below the measured ones' mean
-                    mean = (seconds_after - seconds_before) / max(count_after - count_before, 1) * 1000
-                    inside = f"  (inside Patron: mean {mean:.2f} ms)"
+                    change = {key: after.get(key, 0.0) - before.get(key, 0.0) for key in after}
+                    latency = "patron_http_request_duration_seconds"
+                    mean = change[f"{latency}_sum"] / max(change[f"{latency}_count"], 1) * 1000
+                    per_pass = change["patron_score_pass_requests_sum"] / max(change["patron_score_pass_requests_count"], 1)
+                    inside = f"  (inside Patron: mean {mean:.2f} ms, {per_pass:.1f} requests per pass)"
                 print(f"{name:7s} c={concurrency:<3d} p50 {result['p50']:6.2f} ms  p99 {result['p99']:6.2f} ms  "
                       f"{result['rps']:7.1f} req/s  (n={result['n']}){inside}", flush=True)
         print(f"load average (1/5/15 min) after: {load_average()}")

@@ -326,8 +326,9 @@ def _contract_frame(
     # need no take (the frame below copies them anyway).
     in_place = len(order) == len(customer_id) and bool(np.array_equal(order, np.arange(len(order))))
 
-    def rows_of(values: pd.Series) -> pd.Series:
-        return values.reset_index(drop=True) if in_place else values.iloc[order].reset_index(drop=True)
+    def rows_of(values: pd.Series) -> Any:
+        # arrays, not Series: the frame then has no indexes to align
+        return values.array if in_place else values.array.take(order)
 
     data: dict[str, Any] = {
         "customer_id": rows_of(customer_id),
@@ -353,8 +354,8 @@ def _contract_frame(
 def _rejects(raw: pd.DataFrame, reason: np.ndarray) -> pd.DataFrame:
     """The rejected source rows with their position (`row`) and `reason`."""
     rows = np.flatnonzero(reason)
-    rejects = raw.iloc[rows].reset_index(drop=True)
-    rejects.columns = [f"{c}_source" if str(c) in ("row", "reason") else c for c in rejects.columns]
+    picked = raw.iloc[rows].reset_index(drop=True) if len(rows) else raw.iloc[:0]  # (a slice costs less)
+    rejects = picked.set_axis([f"{c}_source" if str(c) in ("row", "reason") else c for c in raw.columns], axis=1)
     rejects.insert(0, "row", rows)
     rejects["reason"] = np.asarray(REJECT_REASONS, dtype=object)[reason[rows] - 1]
     return rejects

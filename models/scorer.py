@@ -219,7 +219,10 @@ class PatronScorer:
         if all(dtypes[c] == np.float64 for c in required):
             # build_features' frames: already float, so the coercion below would change nothing;
             # one block read instead of a Series per column (this path serves single API requests)
-            block = frame[required].to_numpy(dtype=float)
+            if all(dtype == np.float64 for dtype in dtypes.values()):
+                block = frame.to_numpy(dtype=float)[:, frame.columns.get_indexer(required)]
+            else:
+                block = frame[required].to_numpy(dtype=float)
             values = dict(zip(required, np.asfortranarray(block).T, strict=True))
         else:
             numeric = frame[required].apply(pd.to_numeric, errors="coerce")

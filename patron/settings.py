@@ -144,6 +144,9 @@ class Settings(BaseSettings):
     max_customers_per_request: int = Field(1000, ge=1, description="Most customers in one request (413 above).")
     max_transactions_per_customer: int = Field(10_000, ge=1, description="Most transactions per customer (413 above).")
     reload_interval_seconds: float = Field(0.0, ge=0, description="Poll the registry for a new champion (0: off).")
+    score_coalesce_ms: float = Field(
+        5.0, ge=0, le=100, description="Longest wait of a /v1/score pass for parallel callers' requests (0: off)."
+    )
     batch_chunk_size: int = Field(250_000, ge=1, description="Customers scored per chunk in batch scoring.")
 
     @field_validator("tier_shares", "api_keys", mode="before")

@@ -73,6 +73,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logger.error("starting without a model: %s; /readyz answers 503 until a load succeeds", outcome.error)
     batcher: ScoreBatcher = app.state.batcher
     batcher.max_customers = 2 * settings.max_customers_per_request
+    batcher.coalesce_seconds = settings.score_coalesce_ms / 1000
     await batcher.start()
     poller = None
     if settings.reload_interval_seconds > 0:
@@ -114,7 +115,7 @@ def create_app(
     app.state.model_store = None
     app.state.metrics = ServingMetrics()
     app.state.scores_file = ScoresFile()
-    app.state.batcher = ScoreBatcher()
+    app.state.batcher = ScoreBatcher(on_pass=app.state.metrics.observe_pass)
     for router in (score.router, customers.router, campaign.router, model.router, admin.router, health.router):
         app.include_router(router)
     install_error_handlers(app)

@@ -42,6 +42,18 @@ class ServingMetrics:
             ["model_version"],
             registry=self.registry,
         )
+        self.pass_requests = Histogram(
+            "patron_score_pass_requests",
+            "Requests scored together in one /v1/score pass (serving/micro_batch.py).",
+            buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64),
+            registry=self.registry,
+        )
+        self.pass_seconds = Histogram(
+            "patron_score_pass_duration_seconds",
+            "Time of one validate -> features -> score pass of /v1/score.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.model_info = Gauge(
             "patron_model_info",
             "The model being served (value 1), labelled with its name and version.",
@@ -54,6 +66,11 @@ class ServingMetrics:
             ["outcome"],
             registry=self.registry,
         )
+
+    def observe_pass(self, n_requests: int, seconds: float) -> None:
+        """Record one /v1/score pass: how many requests it served and how long it took."""
+        self.pass_requests.observe(n_requests)
+        self.pass_seconds.observe(seconds)
 
     def set_model(self, name: str, version: str) -> None:
         """Point the model-info gauge at the model now served."""

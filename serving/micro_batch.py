@@ -3,8 +3,15 @@
 The cost of a pass is mostly fixed per call (pandas and LightGBM overhead), so scoring the customers
 of several waiting requests together serves them in about the time of one. A single consumer takes
 every request waiting in the queue (up to a customer budget) and runs one `score_requests` pass per
-(model, as_of, fields sent, duplicate setting). Nothing waits on purpose: a lone request is scored at
-once; requests that arrive while a pass runs form the next pass. A customer's row does not depend on
+(model, as_of, fields sent, duplicate setting). A lone request is scored at once; requests that
+arrive while a pass runs form the next pass.
+
+Clients that call in parallel wait for each other's answers, so after a pass the clients it
+answered send their next request a moment later -- too late for the pass that starts at once, which
+then holds only the others, and passes stay small. So when fewer requests are waiting than were in
+the server at once recently (the peak of the last second), the consumer waits up to
+`coalesce_seconds` (settings: `score_coalesce_ms`) for the rest. A client calling alone never
+raises the peak above one and never waits. A customer's row does not depend on
 who shares the pass -- scores are per customer, the same property that lets the batch job work in
 chunks (tests/serving/test_batch.py checks both).
 
@@ -19,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -51,11 +60,32 @@ class ScoreBatcher:
     ----------
     max_customers : int
         Most customers taken into one pass (a larger request still forms a pass of its own).
+    coalesce_seconds : float
+        Longest wait for requests expected to join a pass (0: never wait).
+    peak_window_seconds : float
+        How long the peak of concurrent requests is remembered.
+    on_pass : callable, optional
+        Called after each pass with the number of requests it served and its seconds (metrics).
     """
 
-    def __init__(self, max_customers: int = 2000):
+    def __init__(
+        self,
+        max_customers: int = 2000,
+        coalesce_seconds: float = 0.0,
+        peak_window_seconds: float = 1.0,
+        on_pass: Callable[[int, float], None] | None = None,
+    ):
         self.max_customers = max_customers
+        self.on_pass = on_pass
+        self.coalesce_seconds = coalesce_seconds
+        self.peak_window_seconds = peak_window_seconds
         self.passes = 0
+        self.waits = 0
+        """Passes that waited for expected requests (`coalesce_seconds`)."""
+        self.in_server = 0
+        """Requests handed to `score` and not answered yet."""
+        self._peak = 0
+        self._peak_since = float("-inf")
         self._queue: asyncio.Queue[_Waiting] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -93,35 +123,68 @@ class ScoreBatcher:
         if self._queue is None:  # not started (an app driven without its lifespan): score inline
             (answer,) = await run_in_threadpool(score_requests, [request], model.scorer, as_of, keep_duplicates)
             return _unwrap(answer)
-        future: asyncio.Future[pd.DataFrame] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Waiting(model, as_of, keep_duplicates, request, future))
-        return await future
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[pd.DataFrame] = loop.create_future()
+        self.in_server += 1
+        self._note_peak(loop.time())
+        try:
+            await self._queue.put(_Waiting(model, as_of, keep_duplicates, request, future))
+            return await future
+        finally:
+            self.in_server -= 1
+
+    def _note_peak(self, now: float) -> None:
+        """Remember the most requests in the server at once, over windows of `peak_window_seconds`."""
+        if now - self._peak_since > self.peak_window_seconds:
+            self._peak, self._peak_since = self.in_server, now
+        else:
+            self._peak = max(self._peak, self.in_server)
 
     async def _run(self) -> None:
         assert self._queue is not None
+        loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
             size = len(batch[0].request.ids)
-            while size < self.max_customers and not self._queue.empty():
-                waiting = self._queue.get_nowait()
-                batch.append(waiting)
-                size += len(waiting.request.ids)
+            size = self._take_waiting(batch, size)
+            if self.coalesce_seconds > 0 and len(batch) < self._peak and size < self.max_customers:
+                self.waits += 1
+                deadline = loop.time() + self.coalesce_seconds
+                while len(batch) < self._peak and size < self.max_customers:
+                    try:
+                        waiting = await asyncio.wait_for(self._queue.get(), deadline - loop.time())
+                    except asyncio.TimeoutError:
+                        break
+                    batch.append(waiting)
+                    size = self._take_waiting(batch, size + len(waiting.request.ids))
             groups: dict[tuple[int, pd.Timestamp, bool, tuple[str, ...]], list[_Waiting]] = {}
             for waiting in batch:  # a handful of requests
                 groups.setdefault(waiting.key, []).append(waiting)
             for group in groups.values():
                 await self._pass(group)
 
+    def _take_waiting(self, batch: list[_Waiting], size: int) -> int:
+        """Move queued requests into `batch` up to the customer budget; the batch's customers after."""
+        assert self._queue is not None
+        while size < self.max_customers and not self._queue.empty():
+            waiting = self._queue.get_nowait()
+            batch.append(waiting)
+            size += len(waiting.request.ids)
+        return size
+
     async def _pass(self, group: list[_Waiting]) -> None:
         first = group[0]
         score = functools.partial(
             score_requests, [w.request for w in group], first.model.scorer, first.as_of, first.keep_duplicates
         )
+        start = time.perf_counter()
         try:
             answers = await asyncio.get_running_loop().run_in_executor(self._executor, score)
         except Exception as exc:  # the pass failed: every request in it gets the error
             answers = [exc] * len(group)
         self.passes += 1
+        if self.on_pass is not None:
+            self.on_pass(len(group), time.perf_counter() - start)
         for waiting, answer in zip(group, answers, strict=True):
             if waiting.future.done():  # the client went away
                 continue

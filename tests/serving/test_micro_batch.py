@@ -1,0 +1,114 @@
+"""The /v1/score micro-batcher: parallel callers fill shared passes; a lone caller never waits.
+
+Each test drives a real `ScoreBatcher` with the registry's champion on an asyncio loop. The
+coalescing waits are set far above what the clients need (their "think time" between answers is a
+few milliseconds), so the pass sizes asserted here do not depend on the machine's speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+from serving_helpers import request_body
+
+from serving.micro_batch import ScoreBatcher
+from serving.model_store import LoadedModel
+from serving.request_frame import PreparedRequest, prepare_request, score_requests
+from serving.schemas import ScoreRequest
+
+THINK_SECONDS = 0.005  # client k's turnaround between an answer and its next request: (k + 1) x this
+
+
+def prepared_requests(registry: Any, scorer: Any, n: int) -> list[PreparedRequest]:
+    """One single-customer request per customer, for `n` customers with several purchases."""
+    counts = registry.transactions.groupby("customer_id").size().sort_index()
+    ids = [str(cid) for cid in counts[counts >= 3].index[:n]]
+    bodies = [ScoreRequest.model_validate(request_body(registry.transactions, [cid], registry.as_of)) for cid in ids]
+    return [prepare_request(body, scorer.required_columns) for body in bodies]
+
+
+def loaded(scorer: Any) -> LoadedModel:
+    return LoadedModel(scorer=scorer, uri="models:/patron@champion", name="patron", version="1", loaded_at=dt.datetime.now())
+
+
+async def run_clients(
+    batcher: ScoreBatcher, model: LoadedModel, requests: list[PreparedRequest], as_of: pd.Timestamp, rounds: int
+) -> list[list[pd.DataFrame]]:
+    """One client per request, each sending its request `rounds` times in a row; their answers."""
+
+    async def client(k: int, request: PreparedRequest) -> list[pd.DataFrame]:
+        answers = []
+        for _ in range(rounds):
+            answers.append(await batcher.score(model, request, as_of, False))
+            await asyncio.sleep(THINK_SECONDS * (k + 1))
+        return answers
+
+    return list(await asyncio.gather(*(client(k, request) for k, request in enumerate(requests))))
+
+
+def run(batcher: ScoreBatcher, body: Any) -> Any:
+    """Start the batcher, run `body(batcher)` on the loop, stop the batcher."""
+
+    async def main() -> Any:
+        await batcher.start()
+        try:
+            return await body(batcher)
+        finally:
+            await batcher.stop()
+
+    return asyncio.run(main())
+
+
+def test_parallel_callers_are_scored_together_and_each_gets_its_own_rows(registry, scorer):
+    requests = prepared_requests(registry, scorer, 4)
+    model, sizes = loaded(scorer), []
+    batcher = ScoreBatcher(coalesce_seconds=2.0, on_pass=lambda n, seconds: sizes.append(n))
+    answers = run(batcher, lambda b: run_clients(b, model, requests, registry.as_of, rounds=5))
+
+    # The clients come back one after another: without the wait, the first back would be scored
+    # alone and the passes would stay small.
+    assert sizes == [4] * 5
+    assert batcher.waits >= 4 and batcher.in_server == 0
+    for request, client_answers in zip(requests, answers, strict=True):
+        (alone,) = score_requests([request], scorer, registry.as_of, False)
+        for answer in client_answers:
+            pd.testing.assert_frame_equal(answer, alone)
+
+
+def test_a_lone_caller_never_waits(registry, scorer):
+    requests = prepared_requests(registry, scorer, 1)
+    batcher = ScoreBatcher(coalesce_seconds=30.0)  # a wait would show in `waits` and stall the test
+    run(batcher, lambda b: run_clients(b, loaded(scorer), requests, registry.as_of, rounds=5))
+    assert batcher.passes == 5 and batcher.waits == 0
+
+
+def test_the_peak_of_parallel_callers_is_forgotten(registry, scorer):
+    requests = prepared_requests(registry, scorer, 4)
+    model = loaded(scorer)
+    batcher = ScoreBatcher(coalesce_seconds=30.0, peak_window_seconds=0.05)
+
+    async def body(b: ScoreBatcher) -> int:
+        await run_clients(b, model, requests, registry.as_of, rounds=1)
+        await asyncio.sleep(0.2)  # longer than the window: the peak of 4 no longer applies
+        waits = b.waits
+        await run_clients(b, model, requests[:1], registry.as_of, rounds=3)
+        return b.waits - waits
+
+    assert run(batcher, body) == 0
+
+
+def test_a_wait_for_callers_who_do_not_come_ends_at_its_limit(registry, scorer):
+    requests = prepared_requests(registry, scorer, 4)
+    model, sizes = loaded(scorer), []
+    batcher = ScoreBatcher(coalesce_seconds=0.05, on_pass=lambda n, seconds: sizes.append(n))
+
+    async def body(b: ScoreBatcher) -> list[list[pd.DataFrame]]:
+        await run_clients(b, model, requests, registry.as_of, rounds=1)  # the peak becomes 4
+        return await run_clients(b, model, requests[:2], registry.as_of, rounds=3)  # then only 2 call
+
+    answers = run(batcher, body)
+    assert sizes == [4, 2, 2, 2] and batcher.waits == 3
+    assert all(len(answer) == 1 for client_answers in answers for answer in client_answers)
