@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -71,6 +72,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     outcome = await asyncio.to_thread(store.reload)
     if outcome.status == "failed":
         logger.error("starting without a model: %s; /readyz answers 503 until a load succeeds", outcome.error)
+    # What is loaded by now (libraries, the model) stays for good: keep it out of the garbage
+    # collector's full passes, which otherwise walk all of it and add milliseconds to the requests
+    # they interrupt (p99 of /v1/score, benchmarks/RESULTS.md). A model swapped out later is still
+    # freed by reference counting.
+    gc.collect()
+    gc.freeze()
     batcher: ScoreBatcher = app.state.batcher
     batcher.max_customers = 2 * settings.max_customers_per_request
     batcher.coalesce_seconds = settings.score_coalesce_ms / 1000
@@ -86,6 +93,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
         await batcher.stop()
+        gc.unfreeze()
 
 
 def _package_version() -> str:

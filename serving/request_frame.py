@@ -155,29 +155,21 @@ def score_requests(
 
     All requests must share `as_of` and their `fields` (the frame's columns shape the features).
     """
-    fields = requests[0].fields
-    result = _validate(requests, fields, as_of, keep_duplicates)
-    counts = [request.counts for request in requests]
-    row_starts = np.cumsum([0] + [int(c.sum()) for c in counts])
-    errors: list[list[dict[str, Any]]] = [[] for _ in requests]
+    from serving.clean_rows import clean_contract_frame
 
-    rejected_rows = result.rejects["row"].to_numpy(dtype=np.int64)
-    reasons = result.rejects["reason"].astype(str).to_numpy()
-    in_request = rejected_rows < row_starts[-1]  # not the sentinel
-    owner = np.searchsorted(row_starts, rejected_rows[in_request], side="right") - 1
-    for k, row, why in zip(owner, rejected_rows[in_request], reasons[in_request], strict=True):
-        if len(errors[k]) < MAX_ERRORS:
-            local = row - row_starts[k]
-            tx_starts = np.concatenate([[0], np.cumsum(counts[k])[:-1]])
-            customer = int(np.searchsorted(tx_starts, local, side="right") - 1)
-            loc = ("customers", customer, "transactions", int(local - tx_starts[customer]))
-            errors[k].append(field_error(loc, f"rejected by the data contract: {why}"))
+    fields = requests[0].fields
+    transactions = clean_contract_frame(requests, fields, keep_duplicates)
+    if transactions is None:  # some row needs the contract's repairs or refusals
+        result = _validate(requests, fields, as_of, keep_duplicates)
+        transactions = result.transactions
+        errors = rejected_row_errors(result.rejects, requests)
+    else:
+        errors = [[] for _ in requests]
 
     # Which request and customer each validated row belongs to, by looking the prefixed ids up (the
     # sentinel row's id is in no request: -1).
     prefixed = [f"{k}|{cid}" for k, request in enumerate(requests) for cid in request.ids]
     customer_starts = np.cumsum([0] + [len(request.ids) for request in requests])
-    transactions = result.transactions
     row_customer = pd.Index(prefixed).get_indexer(transactions["customer_id"])
     # a purchase on or before the as-of day (as_of is a midnight: the day's rows are < as_of + 1 day)
     stamps = transactions["timestamp"].to_numpy(dtype="datetime64[ns]")
@@ -206,6 +198,25 @@ def score_requests(
         for k, request_rows in zip(served, rows, strict=True):
             answers[k] = request_rows
     return answers
+
+
+def rejected_row_errors(rejects: pd.DataFrame, requests: Sequence[PreparedRequest]) -> list[list[dict[str, Any]]]:
+    """Per request, a 422 error naming each of its rows the contract rejected (rejects point at raw rows)."""
+    counts = [request.counts for request in requests]
+    row_starts = np.cumsum([0] + [int(c.sum()) for c in counts])
+    errors: list[list[dict[str, Any]]] = [[] for _ in requests]
+    rejected_rows = rejects["row"].to_numpy(dtype=np.int64)
+    reasons = rejects["reason"].astype(str).to_numpy()
+    in_request = rejected_rows < row_starts[-1]  # not the sentinel
+    owner = np.searchsorted(row_starts, rejected_rows[in_request], side="right") - 1
+    for k, row, why in zip(owner, rejected_rows[in_request], reasons[in_request], strict=True):
+        if len(errors[k]) < MAX_ERRORS:
+            local = row - row_starts[k]
+            tx_starts = np.concatenate([[0], np.cumsum(counts[k])[:-1]])
+            customer = int(np.searchsorted(tx_starts, local, side="right") - 1)
+            loc = ("customers", customer, "transactions", int(local - tx_starts[customer]))
+            errors[k].append(field_error(loc, f"rejected by the data contract: {why}"))
+    return errors
 
 
 def rows_for(scores: pd.DataFrame, prefixed: list[list[str]], ids: list[list[str]]) -> list[pd.DataFrame]:

@@ -307,6 +307,12 @@ def test_app_state_holds_one_store(client):
     assert app_of(client).state.model_store.current is not None
 
 
+def test_objects_loaded_at_start_are_kept_out_of_full_collections(client):
+    import gc
+
+    assert gc.get_freeze_count() > 0
+
+
 # --- micro-batching ---------------------------------------------------------------------------
 
 
