@@ -115,7 +115,9 @@ def histogram_totals(metrics_url: str) -> dict[str, float]:
         name, _, value = line.rpartition(" ")
         if name.startswith("patron_http_request_duration_seconds_") and 'route="/v1/score"' not in name:
             continue
-        for family in ("patron_http_request_duration_seconds", "patron_score_pass_requests"):
+        for family in (
+            "patron_http_request_duration_seconds", "patron_score_pass_requests", "patron_score_pass_duration_seconds"
+        ):
             for kind in ("sum", "count"):
                 if name.startswith(f"{family}_{kind}"):
                     found[f"{family}_{kind}"] = float(value)
@@ -216,7 +218,10 @@ def main() -> None:
                     latency = "patron_http_request_duration_seconds"
                     mean = change[f"{latency}_sum"] / max(change[f"{latency}_count"], 1) * 1000
                     per_pass = change["patron_score_pass_requests_sum"] / max(change["patron_score_pass_requests_count"], 1)
-                    inside = f"  (inside Patron: mean {mean:.2f} ms, {per_pass:.1f} requests per pass)"
+                    passes = max(change["patron_score_pass_duration_seconds_count"], 1)
+                    pass_ms = change["patron_score_pass_duration_seconds_sum"] / passes * 1000
+                    inside = (f"  (inside Patron: mean {mean:.2f} ms; passes of {per_pass:.1f} requests, "
+                              f"{pass_ms:.2f} ms each)")
                 print(f"{name:7s} c={concurrency:<3d} p50 {result['p50']:6.2f} ms  p99 {result['p99']:6.2f} ms  "
                       f"{result['rps']:7.1f} req/s  (n={result['n']}){inside}", flush=True)
         print(f"load average (1/5/15 min) after: {load_average()}")

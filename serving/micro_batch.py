@@ -15,10 +15,13 @@ raises the peak above one and never waits. A customer's row does not depend on
 who shares the pass -- scores are per customer, the same property that lets the batch job work in
 chunks (tests/serving/test_batch.py checks both).
 
-Passes run on one dedicated thread whose OpenMP runtime (LightGBM's) uses that thread alone: an API
-pass scores a handful of rows, and waking a team of OpenMP threads for each of its LightGBM calls
-cost 2-8 ms per call on the shared 2-core machine against ~0.05 ms single-threaded
-(benchmarks/RESULTS.md, API). Passes run one at a time anyway, so a second thread would only wait.
+A small pass (at most `inline_max_rows` transactions) runs on the event loop's own thread: handing
+it to another thread and back cost about 1 ms of a ~7 ms single-customer pass, and the two threads
+share one GIL anyway, so the hop bought no parallelism. Larger passes run on one dedicated thread,
+so that /healthz, /metrics and the parsing of new requests are not held up behind them. Both
+threads run LightGBM's OpenMP on the thread alone: an API pass scores a handful of rows, and waking
+a team of OpenMP threads for each of its LightGBM calls cost 2-8 ms per call on the shared 2-core
+machine against ~0.05 ms single-threaded (benchmarks/RESULTS.md, API). Passes run one at a time.
 """
 
 from __future__ import annotations
@@ -66,6 +69,9 @@ class ScoreBatcher:
         How long the peak of concurrent requests is remembered.
     on_pass : callable, optional
         Called after each pass with the number of requests it served and its seconds (metrics).
+    inline_max_rows : int
+        Passes of at most this many transactions run on the event loop's thread, larger ones on the
+        pass thread.
     """
 
     def __init__(
@@ -74,9 +80,13 @@ class ScoreBatcher:
         coalesce_seconds: float = 0.0,
         peak_window_seconds: float = 1.0,
         on_pass: Callable[[int, float], None] | None = None,
+        inline_max_rows: int = 2000,
     ):
         self.max_customers = max_customers
         self.on_pass = on_pass
+        self.inline_max_rows = inline_max_rows
+        self.inline_passes = 0
+        """Passes run on the event loop's thread."""
         self.coalesce_seconds = coalesce_seconds
         self.peak_window_seconds = peak_window_seconds
         self.passes = 0
@@ -95,6 +105,7 @@ class ScoreBatcher:
         self._executor = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="patron-score", initializer=single_threaded_openmp
         )
+        single_threaded_openmp()  # for the passes run on this (the event loop's) thread
         self._queue = asyncio.Queue()
         self._worker = asyncio.create_task(self._run(), name="patron-score-batcher")
 
@@ -177,9 +188,14 @@ class ScoreBatcher:
         score = functools.partial(
             score_requests, [w.request for w in group], first.model.scorer, first.as_of, first.keep_duplicates
         )
+        inline = sum(int(w.request.counts.sum()) for w in group) <= self.inline_max_rows
         start = time.perf_counter()
         try:
-            answers = await asyncio.get_running_loop().run_in_executor(self._executor, score)
+            if inline:
+                self.inline_passes += 1
+                answers = score()
+            else:
+                answers = await asyncio.get_running_loop().run_in_executor(self._executor, score)
         except Exception as exc:  # the pass failed: every request in it gets the error
             answers = [exc] * len(group)
         self.passes += 1

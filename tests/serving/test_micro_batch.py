@@ -112,3 +112,25 @@ def test_a_wait_for_callers_who_do_not_come_ends_at_its_limit(registry, scorer):
     answers = run(batcher, body)
     assert sizes == [4, 2, 2, 2] and batcher.waits == 3
     assert all(len(answer) == 1 for client_answers in answers for answer in client_answers)
+
+
+def test_small_passes_run_on_the_loop_thread_and_large_ones_on_the_pass_thread(registry, scorer):
+    from threadpoolctl import threadpool_info
+
+    (request,) = prepared_requests(registry, scorer, 1)
+    rows = int(request.counts.sum())
+    model = loaded(scorer)
+    batcher = ScoreBatcher(inline_max_rows=rows)
+
+    async def body(b: ScoreBatcher) -> tuple[pd.DataFrame, pd.DataFrame, list[int]]:
+        # the loop's own thread runs LightGBM's OpenMP on one thread, as the pass thread does
+        openmp = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"]
+        inline = await b.score(model, request, registry.as_of, False)
+        b.inline_max_rows = rows - 1
+        on_thread = await b.score(model, request, registry.as_of, False)
+        return inline, on_thread, openmp
+
+    inline, on_thread, openmp = run(batcher, body)
+    assert batcher.passes == 2 and batcher.inline_passes == 1
+    assert openmp and set(openmp) == {1}
+    pd.testing.assert_frame_equal(inline, on_thread)
