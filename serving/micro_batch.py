@@ -96,6 +96,7 @@ class ScoreBatcher:
         """Requests handed to `score` and not answered yet."""
         self._peak = 0
         self._peak_since = float("-inf")
+        self._taken: list[_Waiting] = []
         self._queue: asyncio.Queue[_Waiting] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -118,10 +119,13 @@ class ScoreBatcher:
             except asyncio.CancelledError:
                 pass
             self._worker = None
+        left = list(self._taken)  # taken by the consumer, not answered (it was waiting or scoring)
         while self._queue is not None and not self._queue.empty():
-            waiting = self._queue.get_nowait()
+            left.append(self._queue.get_nowait())
+        for waiting in left:
             if not waiting.future.done():
                 waiting.future.set_exception(RuntimeError("the server is shutting down"))
+        self._taken = []
         self._queue = None
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
@@ -155,7 +159,7 @@ class ScoreBatcher:
         assert self._queue is not None
         loop = asyncio.get_running_loop()
         while True:
-            batch = [await self._queue.get()]
+            batch = self._taken = [await self._queue.get()]
             size = len(batch[0].request.ids)
             size = self._take_waiting(batch, size)
             if self.coalesce_seconds > 0 and len(batch) < self._peak and size < self.max_customers:

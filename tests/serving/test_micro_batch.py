@@ -134,3 +134,25 @@ def test_small_passes_run_on_the_loop_thread_and_large_ones_on_the_pass_thread(r
     assert batcher.passes == 2 and batcher.inline_passes == 1
     assert openmp and set(openmp) == {1}
     pd.testing.assert_frame_equal(inline, on_thread)
+
+
+def test_stopping_answers_requests_the_consumer_was_waiting_with(registry, scorer):
+    requests = prepared_requests(registry, scorer, 2)
+    model = loaded(scorer)
+
+    async def main() -> Exception | None:
+        batcher = ScoreBatcher(coalesce_seconds=30.0)
+        await batcher.start()
+        await run_clients(batcher, model, requests, registry.as_of, rounds=1)  # the peak becomes 2
+        lone = asyncio.create_task(batcher.score(model, requests[0], registry.as_of, False))
+        while batcher.waits == 0:  # the consumer took it and waits for a second caller
+            await asyncio.sleep(0.001)
+        await batcher.stop()
+        try:
+            await asyncio.wait_for(lone, 5)
+        except RuntimeError as exc:
+            return exc
+        return None
+
+    error = asyncio.run(main())
+    assert error is not None and "shutting down" in str(error)
