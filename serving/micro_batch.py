@@ -177,6 +177,7 @@ class ScoreBatcher:
                 groups.setdefault(waiting.key, []).append(waiting)
             for group in groups.values():
                 await self._pass(group)
+            self._taken = []
 
     def _take_waiting(self, batch: list[_Waiting], size: int) -> int:
         """Move queued requests into `batch` up to the customer budget; the batch's customers after."""
