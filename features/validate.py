@@ -131,8 +131,8 @@ def validate_transactions(
         reject(duplicate, "duplicate")
         order = order[~duplicate[order]]
 
-    is_return = flagged | (amount < 0)
-    transactions = _contract_frame(fields, order, customer_id, timestamp_ns, amount, is_return)
+    is_return, signed = signed_amounts(amount, flagged)
+    transactions = _contract_frame(fields, order, customer_id, timestamp_ns, signed, is_return)
     rejects = _rejects(raw, reason)
     summary = _summary(n_rows, transactions, reason)
     if transactions.empty:
@@ -320,8 +320,7 @@ def _contract_frame(
     amount: np.ndarray,
     is_return: np.ndarray,
 ) -> pd.DataFrame:
-    """The accepted rows, in `order`, in the contract's columns and dtypes."""
-    signed = np.where(is_return, -np.abs(amount), amount)
+    """The accepted rows, in `order`, in the contract's columns and dtypes (`amount` already signed)."""
     # Most logs arrive sorted and clean: then `order` keeps every row in place and text columns
     # need no take (the frame below copies them anyway).
     in_place = len(order) == len(customer_id) and bool(np.array_equal(order, np.arange(len(order))))
@@ -333,7 +332,7 @@ def _contract_frame(
     data: dict[str, Any] = {
         "customer_id": rows_of(customer_id),
         "timestamp": timestamp_ns[order].view("datetime64[ns]"),
-        "amount": signed[order],
+        "amount": amount[order],
         "is_return": is_return[order],
     }
     for name in CONTRACT_FIELDS:
@@ -341,14 +340,25 @@ def _contract_frame(
             continue
         values = fields[name]
         if name in NUMERIC_FIELDS:
-            numbers = _numbers(values)[order]
-            numbers[~np.isfinite(numbers)] = np.nan  # an infinite quantity or cost is unknown
-            data[name] = np.abs(np.nan_to_num(numbers, nan=0.0)) if name == "discount" else numbers
+            data[name] = numeric_field(name, _numbers(values)[order])
         elif name in TEXT_FIELDS:
             data[name] = rows_of(_texts(values))
         elif name == "promo":
             data[name] = _flags(values)[order]
     return pd.DataFrame(data)
+
+
+def signed_amounts(amount: np.ndarray, flagged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(is_return, amount stored negative for returns): a row is a return when flagged or negative."""
+    is_return = flagged | (amount < 0)
+    return is_return, np.where(is_return, -np.abs(amount), amount)
+
+
+def numeric_field(name: str, numbers: np.ndarray) -> np.ndarray:
+    """A numeric optional field as the contract stores it: unknown (NaN) where not finite; a discount
+    never negative and 0 where unknown. Changes `numbers` in place."""
+    numbers[~np.isfinite(numbers)] = np.nan  # an infinite quantity or cost is unknown
+    return np.abs(np.nan_to_num(numbers, nan=0.0)) if name == "discount" else numbers
 
 
 def _rejects(raw: pd.DataFrame, reason: np.ndarray) -> pd.DataFrame:

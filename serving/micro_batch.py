@@ -193,7 +193,7 @@ class ScoreBatcher:
         score = functools.partial(
             score_requests, [w.request for w in group], first.model.scorer, first.as_of, first.keep_duplicates
         )
-        inline = sum(int(w.request.counts.sum()) for w in group) <= self.inline_max_rows
+        inline = sum(w.request.n_rows for w in group) <= self.inline_max_rows
         start = time.perf_counter()
         try:
             if inline:

@@ -9,6 +9,7 @@ rejects gets its own 422; the others in the pass are scored.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -58,10 +59,27 @@ class PreparedRequest:
     fields: tuple[str, ...]
     """Optional transaction fields some transaction sent: they decide the frame's columns."""
 
-    @property
+    @functools.cached_property
     def counts(self) -> np.ndarray:
         """Transactions per customer."""
         return np.array([len(customer.transactions) for customer in self.body.customers])
+
+    @property
+    def n_rows(self) -> int:
+        """Transactions in the request."""
+        return int(self.counts.sum())
+
+
+def prefixed_ids(requests: Sequence[PreparedRequest]) -> list[str]:
+    """Each request's customer ids prefixed with its position (`<k>|<id>`), so requests sharing a pass
+    may carry the same id; the frames of a pass use these ids."""
+    return [f"{k}|{cid}" for k, request in enumerate(requests) for cid in request.ids]
+
+
+def row_ids(requests: Sequence[PreparedRequest]) -> list[str]:
+    """The prefixed customer id of every transaction of the requests, in request order."""
+    counts = np.concatenate([request.counts for request in requests])
+    return np.repeat(np.array(prefixed_ids(requests), dtype=object), counts).tolist()
 
 
 def normalised_ids(body: ScoreRequest) -> pd.Series:
@@ -111,11 +129,8 @@ def prepare_request(body: ScoreRequest, required_features: Iterable[str]) -> Pre
 
 def raw_frame(requests: Sequence[PreparedRequest], fields: Sequence[str], extra_rows: int = 0) -> pd.DataFrame:
     """The requests' transactions as one raw frame, ids prefixed `<request>|`; `extra_rows` blank rows."""
-    ids: list[str] = []
-    rows: list[TransactionIn] = []
-    for k, request in enumerate(requests):  # a few requests, each bounded by the limits
-        ids += np.repeat(np.array([f"{k}|{cid}" for cid in request.ids], dtype=object), request.counts).tolist()
-        rows += [tx for customer in request.body.customers for tx in customer.transactions]
+    ids = row_ids(requests)
+    rows = [tx for request in requests for customer in request.body.customers for tx in customer.transactions]
     pad = [None] * extra_rows
     data: dict[str, Any] = {
         "customer_id": ids + pad,
@@ -168,7 +183,7 @@ def score_requests(
 
     # Which request and customer each validated row belongs to, by looking the prefixed ids up (the
     # sentinel row's id is in no request: -1).
-    prefixed = [f"{k}|{cid}" for k, request in enumerate(requests) for cid in request.ids]
+    prefixed = prefixed_ids(requests)
     customer_starts = np.cumsum([0] + [len(request.ids) for request in requests])
     row_customer = pd.Index(prefixed).get_indexer(transactions["customer_id"])
     # a purchase on or before the as-of day (as_of is a midnight: the day's rows are < as_of + 1 day)
@@ -203,7 +218,7 @@ def score_requests(
 def rejected_row_errors(rejects: pd.DataFrame, requests: Sequence[PreparedRequest]) -> list[list[dict[str, Any]]]:
     """Per request, a 422 error naming each of its rows the contract rejected (rejects point at raw rows)."""
     counts = [request.counts for request in requests]
-    row_starts = np.cumsum([0] + [int(c.sum()) for c in counts])
+    row_starts = np.cumsum([0] + [request.n_rows for request in requests])
     errors: list[list[dict[str, Any]]] = [[] for _ in requests]
     rejected_rows = rejects["row"].to_numpy(dtype=np.int64)
     reasons = rejects["reason"].astype(str).to_numpy()

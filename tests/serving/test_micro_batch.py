@@ -118,7 +118,7 @@ def test_small_passes_run_on_the_loop_thread_and_large_ones_on_the_pass_thread(r
     from threadpoolctl import threadpool_info
 
     (request,) = prepared_requests(registry, scorer, 1)
-    rows = int(request.counts.sum())
+    rows = request.n_rows
     model = loaded(scorer)
     batcher = ScoreBatcher(inline_max_rows=rows)
 
