@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/patron demo
 
 style: $(STAMP)
-	$(BIN)/ruff check patron features models training targeting serving tests benchmarks notebooks
+	$(BIN)/ruff check patron core features models training targeting serving jobs tests benchmarks notebooks
 
 BENCHMARKS := bench_features bench_clv bench_training bench_churn bench_targeting bench_batch bench_api
 

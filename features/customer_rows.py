@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.errors import DataError
+from core.errors import DataError
 
 NS_PER_DAY = 86_400_000_000_000
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.errors import DataError
+from core.errors import DataError
 
 WHITESPACE = r"\s+"
 _COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd", ".zip": "zip"}

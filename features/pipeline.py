@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from core.errors import DataError
 from features.behaviour import (
     WINDOWS_DAYS,
     group_orders,
@@ -18,7 +19,6 @@ from features.behaviour import (
     rhythm_features,
 )
 from features.customer_rows import NS_PER_DAY, CustomerRows, as_of_day, sort_rows
-from features.errors import DataError
 from features.labels import LABEL_COLUMNS, holdout_labels
 from features.rfm import RFM_COLUMNS, past_purchase_days, rfm
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.errors import DataError
 from features.customer_rows import CustomerRows, as_of_day, sort_rows
-from features.errors import DataError
 
 RFM_COLUMNS = ("frequency", "recency", "T", "monetary_value")
 

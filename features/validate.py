@@ -27,8 +27,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.errors import DataError
 from features.customer_rows import code_time_order
-from features.errors import DataError
 from features.io import read_table
 from features.schema import (
     CONTRACT_FIELDS,

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from features.errors import ModelError
+from core.errors import ModelError
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from features.errors import ModelError
+from core.errors import ModelError
 from models.boosting import BoostedModel
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
 
-from features.errors import ModelError
+from core.errors import ModelError
 from models.btyd_math import (
     beta_geo_alive_purchases,
     beta_geo_p_alive,

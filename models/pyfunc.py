@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from features.errors import ModelError
+from core.errors import ModelError
 from models.scorer import PatronScorer
 
 logger = logging.getLogger(__name__)

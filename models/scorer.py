@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from features.errors import DataError, ModelError
+from core.errors import DataError, ModelError
 from features.pipeline import MAY_BE_MISSING
 from models.churn import ChurnModel
 from models.clv import CLVModel

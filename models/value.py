@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.errors import ModelError
+from core.errors import ModelError
 from models.boosting import BoostedModel
 
 

@@ -55,7 +55,7 @@ def parse_mapping(pairs: list[str] | None, settings: Settings) -> dict[str, str]
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn expected failures into one readable line and exit code 1, never a traceback."""
-    from features.errors import PatronError
+    from core.errors import PatronError
 
     try:
         yield
@@ -130,7 +130,7 @@ def features_command(
             horizon_days=horizon_days,
         )
         if features.empty:
-            from features.errors import DataError
+            from core.errors import DataError
 
             raise DataError(f"no customer has a purchase on or before {as_of}; choose a later --as-of")
         written = write_table(features, out, index=True)
@@ -271,7 +271,7 @@ def serve_command(
 
 def _read_scores_table(path: str) -> pd.DataFrame:
     """A scores file (Parquet, CSV, ...) as a frame with a customer_id column of strings."""
-    from features.errors import DataError
+    from core.errors import DataError
     from features.io import read_table
 
     frame = read_table(path)
@@ -367,7 +367,7 @@ def demo_command(
 ) -> None:
     """Run the main job end to end on CDNOW (inside lifetimes): load, train, gate, batch-score, campaign."""
     with user_errors():
-        from serving.demo import run_demo
+        from jobs.demo import run_demo
 
         run_demo(get_settings(), out_dir, echo=echo, budget=budget)
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from features.errors import DataError
+from core.errors import DataError
 from serving.model_store import ScorerProtocol
 from serving.scoring import SCORE_COLUMNS, TEXT_SCORE_COLUMNS, as_of_timestamp, score_frame
 
@@ -242,7 +242,7 @@ def run_batch(
     **options: Any,
 ) -> BatchResult:
     """Load the model at `model_uri` from the MLflow registry and run `score_file` with it."""
-    from features.errors import ModelError
+    from core.errors import ModelError
     from serving.model_store import mlflow_scorer_loader
 
     as_of_timestamp(as_of)  # a bad date fails before the (slower) model load

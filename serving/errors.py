@@ -7,7 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from features.errors import DataError, PatronError
+from core.errors import DataError, PatronError
 from serving.limits import too_large
 
 logger = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from fastapi.exceptions import RequestValidationError
 
-from features.errors import DataError
+from core.errors import DataError
 from serving.model_store import ScorerProtocol
 from serving.schemas import ScoreRequest, TransactionIn
 from serving.scoring import score_frame

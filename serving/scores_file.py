@@ -7,7 +7,7 @@ import threading
 
 import pandas as pd
 
-from features.errors import PatronError
+from core.errors import PatronError
 
 
 class ScoresUnavailable(PatronError):

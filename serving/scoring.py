@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from features.errors import ModelError
+from core.errors import ModelError
 from models.scorer import SCORE_COLUMNS  # the scores table of ARCHITECTURE.md, in order
 from serving.model_store import ScorerProtocol
 

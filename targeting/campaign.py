@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.errors import DataError
+from core.errors import DataError
 from targeting.decide import EXCLUDE_REASONS, NO_POSITIVE_PROFIT, customer_ids
 from targeting.lifecycle import STAGE_NAMES
 from targeting.policy import STAGES, TIERS, TargetingPolicy, codes_of, labels, labels_from_arrow

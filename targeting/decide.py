@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.errors import DataError
+from core.errors import DataError
 from targeting.lifecycle import stage_codes
 from targeting.policy import STAGES, TIERS, TargetingPolicy, labels
 from targeting.profitability import NEGATIVE_NET_VALUE, net_value, shrink_rate

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.errors import DataError
 from features import build_features
-from features.errors import DataError
 from models.churn import ChurnModel
 from models.clv import CLVModel
 from models.scorer import BTYD_COLUMNS, PatronScorer, btyd_outputs

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from features.errors import ModelError
+from core.errors import ModelError
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from features.errors import DataError
+from core.errors import DataError
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.errors import ModelError
+from core.errors import ModelError
 from models.clv import CLVModel
 from models.scorer import PatronScorer
 from targeting.policy import TargetingPolicy

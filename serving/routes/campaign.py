@@ -9,7 +9,7 @@ import pandas as pd
 from fastapi import APIRouter, HTTPException
 from fastapi.exceptions import RequestValidationError
 
-from features.errors import DataError
+from core.errors import DataError
 from serving.deps import ApiKeyDep, ModelDep, ScoresFileDep, SettingsDep
 from serving.errors import LimitExceeded
 from serving.records import frame_records

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.errors import DataError
 from features import build_features
-from features.errors import DataError
 
 
 @pytest.fixture

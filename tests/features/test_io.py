@@ -6,7 +6,7 @@ import os
 import pandas as pd
 import pytest
 
-from features.errors import DataError
+from core.errors import DataError
 from features.io import has_header, normalise_sep, read_table, sniff_separator, write_table
 
 

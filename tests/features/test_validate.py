@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
+from core.errors import DataError
 from features import load_transactions, validate_transactions
-from features.errors import DataError
 
 
 def _raw(**columns):

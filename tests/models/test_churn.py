@@ -10,7 +10,7 @@ import pytest
 from model_data import churn_frame
 from sklearn.metrics import roc_auc_score
 
-from features.errors import ModelError
+from core.errors import ModelError
 from models.churn import PROBABILITY_FLOOR, ChurnModel
 
 # Out-of-time: train on features at 1997-12-31 (labels to 1998-03-31), test at 1998-03-31 (to 06-29).

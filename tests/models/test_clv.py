@@ -13,7 +13,7 @@ from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, Pa
 from model_data import rfm
 
 import models.clv as clv_module
-from features.errors import ModelError
+from core.errors import ModelError
 from models.clv import MENU, PREDICTION_COLUMNS, CLVModel
 
 LIFETIMES_FITTERS = {

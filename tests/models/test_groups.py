@@ -8,7 +8,7 @@ import pytest
 from model_data import churn_frame
 from sklearn.metrics import roc_auc_score
 
-from features.errors import ModelError
+from core.errors import ModelError
 from models.churn import ChurnModel
 from models.value import ValueModel
 

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from subprocesses import wait_until_up
 
+from core.errors import ModelError
 from features import build_features
-from features.errors import ModelError
 from features.synthetic import generate_transactions
 from models.pyfunc import load_scorer, log_scorer, parse_model_uri
 from models.scorer import SCORE_COLUMNS

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.errors import ModelError
 from features import build_features
-from features.errors import ModelError
 from features.synthetic import generate_transactions
 from models.scorer import SCORE_COLUMNS, PatronScorer
 from training.fit import TrainingConfig, fit_scorer

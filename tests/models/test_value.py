@@ -7,7 +7,7 @@ import pytest
 from model_data import churn_frame
 from scipy.stats import spearmanr
 
-from features.errors import ModelError
+from core.errors import ModelError
 from models.value import ValueModel
 
 

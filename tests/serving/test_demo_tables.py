@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving.demo import data_summary_lines, tier_stage_matrix
+from jobs.demo import data_summary_lines, tier_stage_matrix
 
 
 def test_tier_stage_matrix_orders_tiers_and_stages_and_sums_per_cell():

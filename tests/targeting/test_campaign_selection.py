@@ -152,7 +152,7 @@ def test_bad_budget_is_rejected(scores, budget):
 
 
 def test_decisions_without_decision_columns_are_rejected(scores):
-    from features.errors import DataError
+    from core.errors import DataError
 
     with pytest.raises(DataError, match="decide"):
         select_campaign(scores, 10.0, POLICY)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import DataError
+from core.errors import DataError
 from targeting.campaign import select_campaign
 from targeting.decide import DECISION_COLUMNS, EXCLUDE_REASONS, decide, ensure_decisions
 from targeting.policy import TargetingPolicy

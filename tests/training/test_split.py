@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.errors import DataError
+from core.errors import DataError
 from training.split import plan_out_of_time, required_history_days, restrict_to
 
 

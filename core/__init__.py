@@ -1,0 +1,1 @@
+"""What every package shares: the errors Patron raises on purpose."""
