@@ -176,3 +176,19 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def rejects_path_for(out_path: str | os.PathLike[str]) -> Path:
+    """Where the rejected rows of a run writing `out_path` go: beside it, `<name>.rejects.csv`.
+
+    The name is the output's without its format and compression suffixes, and only those:
+    `scores.parquet` -> `scores.rejects.csv`, `a.v2.parquet` -> `a.v2.rejects.csv`,
+    `features.csv.gz` -> `features.rejects.csv`; a directory output `scores/` -> `scores.rejects.csv`.
+    """
+    path = Path(out_path)
+    name = path.name
+    for _ in range(2):  # a compression suffix, then a format suffix
+        stem, dot, suffix = name.rpartition(".")
+        if dot and stem and (f".{suffix}" in _COMPRESSIONS or suffix in ("csv", "tsv", "txt", "parquet", "pq", "json", "jsonl")):
+            name = stem
+    return path.with_name(f"{name}.rejects.csv")

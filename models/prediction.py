@@ -10,9 +10,10 @@ from typing import Any
 
 import pandas as pd
 
+from core.scores import SCORE_COLUMNS
 from features.pipeline import build_features
 from features.validate import validate_transactions
-from models.scorer import SCORE_COLUMNS, PatronScorer
+from models.scorer import PatronScorer
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,6 @@ def score_transactions(
     )
     features = build_features(loaded.transactions, as_of=as_of, time_unit_days=scorer.time_unit_days)
     if features.empty:
-        return ScoredTransactions(pd.DataFrame(columns=SCORE_COLUMNS), loaded.rejects)
+        return ScoredTransactions(pd.DataFrame(columns=list(SCORE_COLUMNS)), loaded.rejects)
     scores = scorer.score(features, as_of).sort_values("customer_id", kind="stable").reset_index(drop=True)
     return ScoredTransactions(scores, loaded.rejects)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DataError, ModelError
+from core.scores import SCORE_COLUMNS
 from features.pipeline import MAY_BE_MISSING
 from models.churn import ChurnModel
 from models.clv import CLVModel
@@ -32,36 +33,6 @@ CLV_FILE = "clv.json"
 CHURN_DIR = "churn"
 VALUE_DIR = "value"
 
-SCORE_COLUMNS = [
-    "customer_id",
-    "as_of",
-    "frequency",
-    "recency",
-    "T",
-    "monetary_value",
-    "p_alive",
-    "expected_purchases_churn_horizon",
-    "expected_purchases_clv_horizon",
-    "expected_order_value",
-    "clv",
-    "value_score",
-    "churn_probability",
-    "churn_reason_1",
-    "churn_reason_2",
-    "churn_reason_3",
-    "value_tier",
-    "lifecycle_stage",
-    "days_since_last",
-    "net_value",
-    "exclude_from_spend",
-    "exclude_reason",
-    "winback_profit",
-    "action",
-    "channel",
-    "incentive",
-    "model_name",
-    "model_version",
-]
 RFM_COLUMNS = ["frequency", "recency", "T", "monetary_value"]
 BTYD_COLUMNS = [
     "p_alive",

@@ -119,7 +119,7 @@ def features_command(
     """Validate a transaction log and write point-in-time RFM and behaviour features."""
     with user_errors():
         from features import build_features
-        from features.io import write_table
+        from features.io import rejects_path_for, write_table
 
         settings = get_settings()
         loaded = load_and_report(transactions, settings, mapping, sep, date_format, keep_duplicates, header)
@@ -136,7 +136,7 @@ def features_command(
         written = write_table(features, out, index=True)
         echo(f"features: {len(features):,} customers x {features.shape[1]} columns -> {written}")
         if len(loaded.rejects):
-            rejects_path = write_table(loaded.rejects, rejects or default_rejects_path(out))
+            rejects_path = write_table(loaded.rejects, rejects or rejects_path_for(out))
             echo(f"rejects: {len(loaded.rejects):,} rows with their reason -> {rejects_path}")
 
 
@@ -162,15 +162,6 @@ def load_and_report(
     )
     print_load_summary(loaded.summary)
     return loaded
-
-
-def default_rejects_path(out: str) -> str:
-    """`scores.parquet` -> `scores.rejects.csv`, beside the output."""
-    from pathlib import Path
-
-    path = Path(out)
-    stem = path.name.split(".")[0]
-    return str(path.with_name(f"{stem}.rejects.csv"))
 
 
 @app.command("generate")

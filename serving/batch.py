@@ -18,8 +18,9 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from core.errors import DataError
+from core.scores import scores_schema
 from serving.model_store import ScorerProtocol
-from serving.scoring import SCORE_COLUMNS, TEXT_SCORE_COLUMNS, as_of_timestamp, score_frame
+from serving.scoring import as_of_timestamp, score_frame
 
 logger = logging.getLogger(__name__)
 
@@ -101,22 +102,6 @@ def score_transactions(
     return pd.concat(chunks, ignore_index=True)
 
 
-def scores_schema() -> pa.Schema:
-    """The batch file's Arrow schema: fixed types, no pandas metadata, so bytes depend on values only."""
-    fields = []
-    for name in SCORE_COLUMNS:
-        if name in TEXT_SCORE_COLUMNS:
-            kind = pa.string()
-        elif name == "as_of":
-            kind = pa.timestamp("ns")
-        elif name == "exclude_from_spend":
-            kind = pa.bool_()
-        else:
-            kind = pa.float64()
-        fields.append(pa.field(name, kind, nullable=name not in ("customer_id", "as_of")))
-    return pa.schema(fields)
-
-
 def scores_table(scores: pd.DataFrame) -> pa.Table:
     """A scores frame as an Arrow table of `scores_schema()`."""
     schema = scores_schema()
@@ -165,12 +150,6 @@ def write_scores(chunks: Iterable[pd.DataFrame], path: str | Path) -> int:
     return rows
 
 
-def rejects_path_for(out_path: str | Path) -> Path:
-    """Where the rejects of a batch run go: beside the scores, `<name>.rejects.csv`."""
-    out_path = Path(out_path)
-    return out_path.with_name(f"{out_path.stem}.rejects.csv")
-
-
 def score_file(
     transactions_path: str | Path,
     out_path: str | Path,
@@ -189,7 +168,7 @@ def score_file(
 ) -> BatchResult:
     """Load a transaction log, score every customer at `as_of`, write scores, rejects and campaign."""
     from features import load_transactions
-    from features.io import write_table
+    from features.io import rejects_path_for, write_table
 
     out_path = Path(out_path)
     loaded = load_transactions(

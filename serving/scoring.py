@@ -8,14 +8,8 @@ from typing import Any
 import pandas as pd
 
 from core.errors import ModelError
-from models.scorer import SCORE_COLUMNS  # the scores table of ARCHITECTURE.md, in order
+from core.scores import SCORE_COLUMNS
 from serving.model_store import ScorerProtocol
-
-TEXT_SCORE_COLUMNS = [
-    "customer_id", "churn_reason_1", "churn_reason_2", "churn_reason_3", "value_tier", "lifecycle_stage",
-    "exclude_reason", "action", "channel", "model_name", "model_version",
-]
-"""Columns of the scores table holding text; `as_of` is a day, `exclude_from_spend` a flag, the rest floats."""
 
 
 def as_of_timestamp(as_of: str | dt.date | pd.Timestamp) -> pd.Timestamp:
@@ -37,13 +31,13 @@ def score_frame(transactions: pd.DataFrame, scorer: ScorerProtocol, as_of: Any) 
     as_of = as_of_timestamp(as_of)
     features = build_features(transactions, as_of=as_of, time_unit_days=scorer.time_unit_days)
     if features.empty:
-        return pd.DataFrame(columns=SCORE_COLUMNS)
+        return pd.DataFrame(columns=list(SCORE_COLUMNS))
     scores = scorer.score(features, as_of)
-    if list(scores.columns) != SCORE_COLUMNS:
+    if tuple(scores.columns) != SCORE_COLUMNS:
         missing = [column for column in SCORE_COLUMNS if column not in scores.columns]
         if missing:
             raise ModelError(f"the model's scores lack columns {missing}; retrain with this version of Patron")
-        scores = scores[SCORE_COLUMNS]
+        scores = scores[list(SCORE_COLUMNS)]
     if not scores["customer_id"].is_monotonic_increasing:
         scores = scores.sort_values("customer_id", kind="stable")
     elif isinstance(scores.index, pd.RangeIndex) and scores.index.start == 0 and scores.index.step == 1:

@@ -121,3 +121,55 @@ def assign_tiers(
 ) -> np.ndarray:
     """Tier names per customer: by the saved cut-points when given, else by rank with `shares`."""
     return TIER_NAMES[tier_codes(value_score, cut_points, shares, ids)]
+
+
+BoundaryKey = tuple[float, str]
+"""(value_score, customer_id) of the last customer above a tier boundary in `rank_order`."""
+
+
+def tier_boundaries(
+    value_score: Sequence[float] | np.ndarray | pd.Series,
+    ids: Sequence[object],
+    shares: Sequence[float] = DEFAULT_TIER_SHARES,
+) -> list[BoundaryKey | None]:
+    """The diamond, gold and silver boundaries of a population, as the key of the last customer above each.
+
+    `None` where nobody is above the boundary. Placing the same customers with `boundary_tier_codes`
+    gives exactly `tier_codes(value_score, shares=shares, ids=ids)`: ties are split by customer id, so
+    a population split in partitions (Spark) or chunks (batch) is tiered exactly as if it were whole.
+    """
+    values = _scores(value_score)
+    keys = np.asarray([str(i) for i in ids], dtype=object) if not isinstance(ids, pd.Series) else ids.astype(str).to_numpy()
+    if keys.size != values.size:
+        raise ValueError("ids and value_score must have the same length")
+    order = rank_order(values, keys)
+    return [
+        None if count <= 0 else (float(values[order[count - 1]]), str(keys[order[count - 1]]))
+        for count in boundary_counts(values.size, shares)
+    ]
+
+
+def boundary_tier_codes(
+    value_score: Sequence[float] | np.ndarray | pd.Series,
+    ids: Sequence[object],
+    boundaries: Sequence[BoundaryKey | None],
+) -> np.ndarray:
+    """Tier index per customer (0 diamond ... 3 regular) against boundaries from `tier_boundaries`.
+
+    A customer is above a boundary when their value_score is higher than its key's, or equal with a
+    customer id that sorts no later. A customer the boundaries were not computed from (one scored
+    alone through the API) is placed the same way.
+    """
+    values = _scores(value_score)
+    keys = pd.Series(np.asarray(ids, dtype=object), copy=False).astype(str).to_numpy(dtype=object)
+    if len(boundaries) != 3:
+        raise ValueError("boundaries must hold three keys (diamond, gold, silver)")
+    below = np.zeros(values.size, dtype=np.int8)
+    for boundary in boundaries:
+        if boundary is None:
+            below += 1
+            continue
+        cut, cut_id = boundary
+        above = (values > cut) | ((values == cut) & (keys <= cut_id))
+        below += ~above
+    return below

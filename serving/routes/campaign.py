@@ -10,13 +10,13 @@ from fastapi import APIRouter, HTTPException
 from fastapi.exceptions import RequestValidationError
 
 from core.errors import DataError
+from core.scores import SCORE_COLUMNS
 from serving.deps import ApiKeyDep, ModelDep, ScoresFileDep, SettingsDep
 from serving.errors import LimitExceeded
 from serving.records import frame_records
 from serving.request_frame import field_error, refuse
 from serving.routes.responses import NO_MODEL, TOO_LARGE, UNAUTHORIZED
 from serving.schemas import CampaignRequest, CampaignResponse, ErrorResponse
-from serving.scoring import SCORE_COLUMNS
 from targeting.campaign import select_campaign
 from targeting.policy import TargetingPolicy
 from targeting.winback import NO_CHANNEL
@@ -27,7 +27,7 @@ router = APIRouter(prefix="/v1", tags=["campaign"], dependencies=[ApiKeyDep])
 def decisions_from_request(body: CampaignRequest, scores_path: str | None, scores_file: Any) -> pd.DataFrame:
     """The score rows the campaign chooses from: given in the body, or looked up in the batch file."""
     if body.scores is not None:
-        return pd.DataFrame([row.model_dump() for row in body.scores], columns=SCORE_COLUMNS)
+        return pd.DataFrame([row.model_dump() for row in body.scores], columns=list(SCORE_COLUMNS))
     ids = list(dict.fromkeys(body.customer_ids or []))
     found = scores_file.select(scores_path, ids)
     known = set(found["customer_id"].astype(str))

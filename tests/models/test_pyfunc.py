@@ -16,10 +16,10 @@ import pytest
 from subprocesses import wait_until_up
 
 from core.errors import ModelError
+from core.scores import SCORE_COLUMNS
 from features import build_features
 from features.synthetic import generate_transactions
 from models.pyfunc import load_scorer, log_scorer, parse_model_uri
-from models.scorer import SCORE_COLUMNS
 from training.fit import TrainingConfig, fit_scorer
 from training.tracking import configure_tracking, ensure_experiment
 
@@ -58,7 +58,7 @@ def test_predict_returns_the_scores_table(logged):
     scorer, features, _ = logged
     model = mlflow.pyfunc.load_model(f"models:/{NAME}@champion")
     out = model.predict(features.reset_index())
-    assert list(out.columns) == SCORE_COLUMNS
+    assert list(out.columns) == list(SCORE_COLUMNS)
     expected = scorer.score(features, AS_OF)  # as_of defaults to the end of the training data
     pd.testing.assert_frame_equal(out.drop(columns="as_of"), expected.drop(columns="as_of"), check_dtype=False)
     assert (out["as_of"] == pd.Timestamp(AS_OF)).all()
@@ -153,7 +153,7 @@ def test_mlflow_models_serve_with_the_local_environment(logged, store, tmp_path)
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             predictions = pd.DataFrame(json.loads(response.read())["predictions"])
-        assert list(predictions.columns) == SCORE_COLUMNS
+        assert list(predictions.columns) == list(SCORE_COLUMNS)
         assert predictions["customer_id"].tolist() == rows["customer_id"].tolist()
         assert predictions["churn_probability"].between(0, 1).all()
     finally:

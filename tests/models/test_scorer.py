@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from core.errors import ModelError
+from core.scores import SCORE_COLUMNS
 from features import build_features
 from features.synthetic import generate_transactions
-from models.scorer import SCORE_COLUMNS, PatronScorer
+from models.scorer import PatronScorer
 from training.fit import TrainingConfig, fit_scorer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -48,8 +49,8 @@ def scores(scorer: PatronScorer, features: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_scores_have_exactly_the_architecture_columns_one_row_per_customer(scores, features):
-    assert SCORE_COLUMNS == architecture_score_columns()
-    assert list(scores.columns) == SCORE_COLUMNS
+    assert list(SCORE_COLUMNS) == architecture_score_columns()
+    assert list(scores.columns) == list(SCORE_COLUMNS)
     assert len(scores) == len(features)
     assert sorted(scores["customer_id"]) == sorted(features.index)
     assert (scores["as_of"] == pd.Timestamp(AS_OF)).all()
@@ -99,7 +100,7 @@ def test_non_finite_values_and_duplicate_customers_are_refused(scorer, features)
 
 def test_an_empty_frame_gives_an_empty_scores_table(scorer, features):
     empty = scorer.score(features.iloc[:0], AS_OF)
-    assert list(empty.columns) == SCORE_COLUMNS and empty.empty
+    assert list(empty.columns) == list(SCORE_COLUMNS) and empty.empty
 
 
 def test_a_more_recent_purchase_never_raises_the_churn_probability(scorer, features):
@@ -149,7 +150,7 @@ def _composed_scores(scorer: PatronScorer, features: pd.DataFrame, as_of: str) -
     scores = pd.concat([passthrough, parts, reasons], axis=1).assign(as_of=pd.Timestamp(as_of))
     decided = decide(scores, scorer.policy, cut_points=scorer.cut_points)
     decided = decided.assign(model_name="patron", model_version="", customer_id=decided.index.astype(str))
-    return decided.reset_index(drop=True)[SCORE_COLUMNS]
+    return decided.reset_index(drop=True)[list(SCORE_COLUMNS)]
 
 
 def test_score_equals_the_frame_by_frame_composition_number_for_number(scorer, features, scores):

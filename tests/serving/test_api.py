@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from serving_helpers import app_of, request_body
 
+from core.scores import SCORE_COLUMNS
 from serving.deps import key_matches
-from serving.scoring import SCORE_COLUMNS
 
 # --- scoring ----------------------------------------------------------------------------------
 

@@ -11,15 +11,15 @@ import pytest
 from serving_helpers import request_body
 from typer.testing import CliRunner
 
+from core.scores import SCORE_COLUMNS
+from features.io import rejects_path_for
 from patron.cli import app as cli
 from serving.batch import (
     customer_chunks,
-    rejects_path_for,
     score_file,
     score_transactions,
     write_scores,
 )
-from serving.scoring import SCORE_COLUMNS
 
 
 def sha256(path) -> str:
@@ -47,7 +47,7 @@ def test_chunked_scores_equal_one_pass(registry, scorer):
 
 def test_scores_file_has_the_contract_columns_and_rejects_beside(batch_scores, registry):
     frame = pd.read_parquet(batch_scores)
-    assert list(frame.columns) == SCORE_COLUMNS
+    assert list(frame.columns) == list(SCORE_COLUMNS)
     assert frame["customer_id"].is_unique and frame["customer_id"].is_monotonic_increasing
     assert (pd.to_datetime(frame["as_of"]) == registry.as_of).all()
     numeric = frame.select_dtypes("number")

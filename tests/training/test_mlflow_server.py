@@ -14,9 +14,9 @@ import mlflow
 import pytest
 from subprocesses import wait_until_up
 
+from core.scores import SCORE_COLUMNS
 from features import build_features
 from models.pyfunc import load_scorer
-from models.scorer import SCORE_COLUMNS
 from training.train import train
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -84,4 +84,4 @@ def test_the_registered_champion_loads_from_the_server_and_scores(server, result
     assert scorer.metadata["model_version"] == result.model_version
     features = build_features(small_log, "2023-12-31").head(50)
     scores = mlflow.pyfunc.load_model("models:/patron@champion").predict(features.reset_index())
-    assert list(scores.columns) == SCORE_COLUMNS and len(scores) == 50
+    assert list(scores.columns) == list(SCORE_COLUMNS) and len(scores) == 50

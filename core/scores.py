@@ -1,0 +1,71 @@
+"""The scores contract: the columns of the scores table (batch file, API body, pyfunc output), in order.
+
+Written once here; the scorer, the batch file's Arrow schema, the API and targeting refer to it.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCORE_COLUMNS: tuple[str, ...] = (
+    "customer_id",
+    "as_of",
+    "frequency",
+    "recency",
+    "T",
+    "monetary_value",
+    "p_alive",
+    "expected_purchases_churn_horizon",
+    "expected_purchases_clv_horizon",
+    "expected_order_value",
+    "clv",
+    "value_score",
+    "churn_probability",
+    "churn_reason_1",
+    "churn_reason_2",
+    "churn_reason_3",
+    "value_tier",
+    "lifecycle_stage",
+    "days_since_last",
+    "net_value",
+    "exclude_from_spend",
+    "exclude_reason",
+    "winback_profit",
+    "action",
+    "channel",
+    "incentive",
+    "model_name",
+    "model_version",
+)
+TEXT_SCORE_COLUMNS: tuple[str, ...] = (
+    "customer_id",
+    "churn_reason_1",
+    "churn_reason_2",
+    "churn_reason_3",
+    "value_tier",
+    "lifecycle_stage",
+    "exclude_reason",
+    "action",
+    "channel",
+    "model_name",
+    "model_version",
+)
+"""Columns holding text; `as_of` is a day, `exclude_from_spend` a flag, every other column a float."""
+FLAG_SCORE_COLUMNS: tuple[str, ...] = ("exclude_from_spend",)
+DAY_SCORE_COLUMNS: tuple[str, ...] = ("as_of",)
+
+
+def scores_schema() -> pa.Schema:
+    """The scores table's Arrow schema: fixed types, so a file's bytes depend on its values only."""
+    fields = []
+    for name in SCORE_COLUMNS:
+        if name in TEXT_SCORE_COLUMNS:
+            kind = pa.string()
+        elif name in DAY_SCORE_COLUMNS:
+            kind = pa.timestamp("ns")
+        elif name in FLAG_SCORE_COLUMNS:
+            kind = pa.bool_()
+        else:
+            kind = pa.float64()
+        fields.append(pa.field(name, kind, nullable=name not in ("customer_id", "as_of")))
+    return pa.schema(fields)
