@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+from core import defaults
 
 
 def _split_csv(value: object) -> object:
@@ -49,8 +49,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PATRON_", extra="ignore", validate_default=True)
 
     # --- reproducibility -------------------------------------------------------------------
-    seed: int = Field(42, description="Random seed for every stochastic step (LightGBM, splits, generator).")
-    n_threads: int = Field(2, ge=1, description="Threads for LightGBM and numeric libraries.")
+    seed: int = Field(defaults.SEED, description="Random seed for every stochastic step (LightGBM, splits, generator).")
+    n_threads: int = Field(defaults.N_THREADS, ge=1, description="Threads for LightGBM and numeric libraries.")
 
     # --- data contract ---------------------------------------------------------------------
     column_map: Annotated[dict[str, str], NoDecode] = Field(
@@ -62,92 +62,92 @@ class Settings(BaseSettings):
     keep_duplicates: bool = Field(False, description="Keep exact duplicate rows instead of rejecting them.")
 
     # --- features --------------------------------------------------------------------------
-    time_unit_days: int = Field(1, description="Time unit of recency and T: 1 (days) or 7 (weeks).")
+    time_unit_days: int = Field(defaults.TIME_UNIT_DAYS, description="Time unit of recency and T: 1 (days) or 7 (weeks).")
 
     # --- horizons and money ----------------------------------------------------------------
-    churn_horizon_days: int = Field(90, ge=1, description="Churn = no purchase within this many days.")
-    clv_horizon_days: int = Field(365, ge=1, description="Horizon of the customer lifetime value.")
-    monthly_discount_rate: float = Field(0.01, ge=0, description="Monthly discount rate for CLV.")
-    margin_rate: float = Field(0.30, gt=0, le=1, description="Net margin share of revenue when the data has no `cost`.")
+    churn_horizon_days: int = Field(defaults.CHURN_HORIZON_DAYS, ge=1, description="Churn = no purchase within this many days.")
+    clv_horizon_days: int = Field(defaults.CLV_HORIZON_DAYS, ge=1, description="Horizon of the customer lifetime value.")
+    monthly_discount_rate: float = Field(defaults.MONTHLY_DISCOUNT_RATE, ge=0, description="Monthly discount rate for CLV.")
+    margin_rate: float = Field(defaults.MARGIN_RATE, gt=0, le=1, description="Net margin share of revenue when the data has no `cost`.")
 
     # --- models ----------------------------------------------------------------------------
     btyd_model: Literal["auto", "bgnbd", "mbgnbd", "pareto"] = Field(
-        "auto", description="Purchase model: auto picks the best holdout fit among the menu."
+        defaults.BTYD_MODEL, description="Purchase model: auto picks the best holdout fit among the menu."
     )
-    penalizer_coef: float = Field(0.0, ge=0, description="L2 penalizer of the BTYD fits (raised on non-convergence).")
-    churn_snapshots: int = Field(4, ge=1, description="Training snapshots stacked for the churn model.")
-    snapshot_step_days: int = Field(30, ge=1, description="Days between stacked training snapshots.")
+    penalizer_coef: float = Field(defaults.PENALIZER_COEF, ge=0, description="L2 penalizer of the BTYD fits (raised on non-convergence).")
+    churn_snapshots: int = Field(defaults.CHURN_SNAPSHOTS, ge=1, description="Training snapshots stacked for the churn model.")
+    snapshot_step_days: int = Field(defaults.SNAPSHOT_STEP_DAYS, ge=1, description="Days between stacked training snapshots.")
 
     # --- tracking and registry -------------------------------------------------------------
     tracking_uri: str | None = Field(
-        None, description=f"MLflow tracking URI (default: MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI})."
+        None, description=f"MLflow tracking URI (default: MLFLOW_TRACKING_URI, else {defaults.TRACKING_URI})."
     )
-    experiment_name: str = Field("patron", description="MLflow experiment of training runs.")
-    registered_model_name: str = Field("patron", description="Name of the model in the MLflow registry.")
+    experiment_name: str = Field(defaults.EXPERIMENT_NAME, description="MLflow experiment of training runs.")
+    registered_model_name: str = Field(defaults.REGISTERED_MODEL_NAME, description="Name of the model in the MLflow registry.")
     promotion_tolerance: float = Field(
-        0.005, ge=0, description="A candidate may trail the champion by this much churn AUC and still be promoted."
+        defaults.PROMOTION_TOLERANCE, ge=0, description="A candidate may trail the champion by this much churn AUC and still be promoted."
     )
 
     # --- targeting -------------------------------------------------------------------------
     tier_shares: Annotated[list[float], NoDecode] = Field(
-        default_factory=lambda: [0.10, 0.15, 0.25, 0.50],
+        default_factory=lambda: list(defaults.TIER_SHARES),
         description="Shares of diamond, gold, silver, regular (top to bottom).",
     )
-    active_days: int = Field(90, description="Active: last purchase fewer than this many days ago.")
-    sleeping_days: int = Field(180, description="Sleeping: up to this many days since last purchase.")
-    at_risk_days: int = Field(365, description="At risk: up to this many days; beyond is lost.")
-    return_handling_cost: float = Field(5.0, ge=0, description="Handling cost per returned order.")
-    service_cost_per_order: float = Field(1.0, ge=0, description="Service cost per order.")
+    active_days: int = Field(defaults.ACTIVE_DAYS, description="Active: last purchase fewer than this many days ago.")
+    sleeping_days: int = Field(defaults.SLEEPING_DAYS, description="Sleeping: up to this many days since last purchase.")
+    at_risk_days: int = Field(defaults.AT_RISK_DAYS, description="At risk: up to this many days; beyond is lost.")
+    return_handling_cost: float = Field(defaults.RETURN_HANDLING_COST, ge=0, description="Handling cost per returned order.")
+    service_cost_per_order: float = Field(defaults.SERVICE_COST_PER_ORDER, ge=0, description="Service cost per order.")
     response_rates: Annotated[dict[str, float], NoDecode] = Field(
-        default_factory=lambda: {"new": 0.65, "active": 0.65, "sleeping": 0.30, "at_risk": 0.20, "lost": 0.08},
+        default_factory=lambda: dict(defaults.RESPONSE_RATES),
         description="Response rate of a contact by lifecycle stage.",
     )
     contact_costs: Annotated[dict[str, float], NoDecode] = Field(
-        default_factory=lambda: {"email": 0.05, "sms": 0.15, "mail": 1.20},
+        default_factory=lambda: dict(defaults.CONTACT_COSTS),
         description="Cost of one contact by channel.",
     )
     coupon_shares: Annotated[dict[str, float], NoDecode] = Field(
-        default_factory=lambda: {"new": 0.0, "active": 0.0, "sleeping": 0.05, "at_risk": 0.10, "lost": 0.15},
+        default_factory=lambda: dict(defaults.COUPON_SHARES),
         description="Coupon as a share of the customer's average order value, by stage.",
     )
-    max_incentive_share: float = Field(0.20, ge=0, le=1, description="An incentive never exceeds this share of AOV.")
-    recent_purchase_days: int = Field(2, ge=0, description="No promotional contact within this many days of a purchase.")
-    campaign_budget: float = Field(5000.0, ge=0, description="Default money budget of a campaign.")
+    max_incentive_share: float = Field(defaults.MAX_INCENTIVE_SHARE, ge=0, le=1, description="An incentive never exceeds this share of AOV.")
+    recent_purchase_days: int = Field(defaults.RECENT_PURCHASE_DAYS, ge=0, description="No promotional contact within this many days of a purchase.")
+    campaign_budget: float = Field(defaults.CAMPAIGN_BUDGET, ge=0, description="Default money budget of a campaign.")
     channel_response_lift: Annotated[dict[str, float], NoDecode] = Field(
-        default_factory=lambda: {"email": 1.0, "sms": 1.1, "mail": 1.3},
+        default_factory=lambda: dict(defaults.CHANNEL_RESPONSE_LIFT),
         description="Response of a channel relative to email; a costlier channel is chosen only when its lift pays.",
     )
     tier_incentive_multipliers: Annotated[dict[str, float], NoDecode] = Field(
-        default_factory=lambda: {"diamond": 1.5, "gold": 1.25, "silver": 1.0, "regular": 0.75},
+        default_factory=lambda: dict(defaults.TIER_INCENTIVE_MULTIPLIERS),
         description="Coupon size multiplier by value tier (coupon = coupon share x multiplier x AOV).",
     )
     free_shipping_cost: float = Field(
-        4.0, ge=0, description="Cost of the free-shipping perk diamond and gold customers get before coupons."
+        defaults.FREE_SHIPPING_COST, ge=0, description="Cost of the free-shipping perk diamond and gold customers get before coupons."
     )
     p_alive_floor: float = Field(
-        0.2, gt=0, le=1, description="P(alive) floor when scaling net value to a retained customer's value."
+        defaults.P_ALIVE_FLOOR, gt=0, le=1, description="P(alive) floor when scaling net value to a retained customer's value."
     )
     return_rate_prior: float = Field(
-        0.10, ge=0, le=1, description="Return rate (and value share) that observed return rates are shrunk towards."
+        defaults.RETURN_RATE_PRIOR, ge=0, le=1, description="Return rate (and value share) that observed return rates are shrunk towards."
     )
     return_prior_orders: float = Field(
-        1.0, ge=0, description="Weight of that prior in orders (0: observed return rates as they are)."
+        defaults.RETURN_PRIOR_ORDERS, ge=0, description="Weight of that prior in orders (0: observed return rates as they are)."
     )
 
     # --- serving ---------------------------------------------------------------------------
-    model_uri: str = Field("models:/patron@champion", description="Model the API and batch job load.")
+    model_uri: str = Field(defaults.MODEL_URI, description="Model the API and batch job load.")
     scores_path: str | None = Field(None, description="Batch scores file behind GET /v1/customers/{id}.")
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated API keys; when set, /v1 and /admin need X-API-Key."
     )
-    max_body_bytes: int = Field(5_000_000, ge=1, description="Largest request body accepted (413 above).")
-    max_customers_per_request: int = Field(1000, ge=1, description="Most customers in one request (413 above).")
-    max_transactions_per_customer: int = Field(10_000, ge=1, description="Most transactions per customer (413 above).")
-    reload_interval_seconds: float = Field(0.0, ge=0, description="Poll the registry for a new champion (0: off).")
+    max_body_bytes: int = Field(defaults.MAX_BODY_BYTES, ge=1, description="Largest request body accepted (413 above).")
+    max_customers_per_request: int = Field(defaults.MAX_CUSTOMERS_PER_REQUEST, ge=1, description="Most customers in one request (413 above).")
+    max_transactions_per_customer: int = Field(defaults.MAX_TRANSACTIONS_PER_CUSTOMER, ge=1, description="Most transactions per customer (413 above).")
+    reload_interval_seconds: float = Field(defaults.RELOAD_INTERVAL_SECONDS, ge=0, description="Poll the registry for a new champion (0: off).")
     score_coalesce_ms: float = Field(
-        5.0, ge=0, le=100, description="Longest wait of a /v1/score pass for parallel callers' requests (0: off)."
+        defaults.SCORE_COALESCE_MS, ge=0, le=100, description="Longest wait of a /v1/score pass for parallel callers' requests (0: off)."
     )
-    batch_chunk_size: int = Field(250_000, ge=1, description="Customers scored per chunk in batch scoring.")
+    batch_chunk_size: int = Field(defaults.BATCH_CHUNK_SIZE, ge=1, description="Customers scored per chunk in batch scoring.")
 
     @field_validator("tier_shares", "api_keys", mode="before")
     @classmethod
@@ -190,7 +190,7 @@ class Settings(BaseSettings):
 
     def resolved_tracking_uri(self) -> str:
         """The MLflow tracking URI: the setting, else MLFLOW_TRACKING_URI, else the local sqlite store."""
-        return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+        return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or defaults.TRACKING_URI
 
 
 @lru_cache

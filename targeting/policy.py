@@ -15,21 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core import defaults
+
 logger = logging.getLogger(__name__)
 
 TIERS = ("diamond", "gold", "silver", "regular")
 STAGES = ("new", "active", "sleeping", "at_risk", "lost")
 EMAIL = "email"
-
-# The defaults mirror patron/settings.py (tests/targeting/test_policy.py pins that they agree); they
-# exist so that library callers without settings (tests, notebooks) get the same policy.
-DEFAULT_TIER_SHARES = (0.10, 0.15, 0.25, 0.50)
-DEFAULT_RESPONSE_RATES = {"new": 0.65, "active": 0.65, "sleeping": 0.30, "at_risk": 0.20, "lost": 0.08}
-DEFAULT_CONTACT_COSTS = {"email": 0.05, "sms": 0.15, "mail": 1.20}
-DEFAULT_CHANNEL_RESPONSE_LIFT = {"email": 1.0, "sms": 1.1, "mail": 1.3}
-DEFAULT_COUPON_SHARES = {"new": 0.0, "active": 0.0, "sleeping": 0.05, "at_risk": 0.10, "lost": 0.15}
-DEFAULT_TIER_INCENTIVE_MULTIPLIERS = {"diamond": 1.5, "gold": 1.25, "silver": 1.0, "regular": 0.75}
-
 
 def codes_of(values: Any, vocabulary: Sequence[str]) -> np.ndarray:
     """Positions of `values` in `vocabulary` (-1 where not in it); integer arrays are taken as codes already."""
@@ -123,43 +115,43 @@ class TargetingPolicy:
     partial `PATRON_RESPONSE_RATES={"lost": 0.1}` changes only the lost stage.
     """
 
-    tier_shares: tuple[float, ...] = DEFAULT_TIER_SHARES
-    active_days: int = 90
-    sleeping_days: int = 180
-    at_risk_days: int = 365
-    margin_rate: float = 0.30
-    service_cost_per_order: float = 1.0
-    return_handling_cost: float = 5.0
-    response_rates: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RESPONSE_RATES))
-    contact_costs: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_CONTACT_COSTS))
+    tier_shares: tuple[float, ...] = defaults.TIER_SHARES
+    active_days: int = defaults.ACTIVE_DAYS
+    sleeping_days: int = defaults.SLEEPING_DAYS
+    at_risk_days: int = defaults.AT_RISK_DAYS
+    margin_rate: float = defaults.MARGIN_RATE
+    service_cost_per_order: float = defaults.SERVICE_COST_PER_ORDER
+    return_handling_cost: float = defaults.RETURN_HANDLING_COST
+    response_rates: Mapping[str, float] = field(default_factory=lambda: dict(defaults.RESPONSE_RATES))
+    contact_costs: Mapping[str, float] = field(default_factory=lambda: dict(defaults.CONTACT_COSTS))
     channel_response_lift: Mapping[str, float] = field(
-        default_factory=lambda: dict(DEFAULT_CHANNEL_RESPONSE_LIFT)
+        default_factory=lambda: dict(defaults.CHANNEL_RESPONSE_LIFT)
     )
-    coupon_shares: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_COUPON_SHARES))
+    coupon_shares: Mapping[str, float] = field(default_factory=lambda: dict(defaults.COUPON_SHARES))
     tier_incentive_multipliers: Mapping[str, float] = field(
-        default_factory=lambda: dict(DEFAULT_TIER_INCENTIVE_MULTIPLIERS)
+        default_factory=lambda: dict(defaults.TIER_INCENTIVE_MULTIPLIERS)
     )
-    free_shipping_cost: float = 4.0
+    free_shipping_cost: float = defaults.FREE_SHIPPING_COST
     perk_tiers: tuple[str, ...] = ("diamond", "gold")
-    max_incentive_share: float = 0.20
-    recent_purchase_days: int = 2
-    p_alive_floor: float = 0.20
-    return_rate_prior: float = 0.10
-    return_prior_orders: float = 1.0
-    campaign_budget: float = 5000.0
+    max_incentive_share: float = defaults.MAX_INCENTIVE_SHARE
+    recent_purchase_days: int = defaults.RECENT_PURCHASE_DAYS
+    p_alive_floor: float = defaults.P_ALIVE_FLOOR
+    return_rate_prior: float = defaults.RETURN_RATE_PRIOR
+    return_prior_orders: float = defaults.RETURN_PRIOR_ORDERS
+    campaign_budget: float = defaults.CAMPAIGN_BUDGET
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise in place once
         set_(self, "tier_shares", tuple(float(s) for s in self.tier_shares))
         set_(self, "perk_tiers", tuple(str(t) for t in self.perk_tiers))
-        set_(self, "response_rates", _frozen(self.response_rates, DEFAULT_RESPONSE_RATES))
-        set_(self, "coupon_shares", _frozen(self.coupon_shares, DEFAULT_COUPON_SHARES))
+        set_(self, "response_rates", _frozen(self.response_rates, defaults.RESPONSE_RATES))
+        set_(self, "coupon_shares", _frozen(self.coupon_shares, defaults.COUPON_SHARES))
         set_(self, "contact_costs", _frozen(self.contact_costs))
         set_(self, "channel_response_lift", _frozen(self.channel_response_lift, {c: 1.0 for c in self.contact_costs}))
         set_(
             self,
             "tier_incentive_multipliers",
-            _frozen(self.tier_incentive_multipliers, DEFAULT_TIER_INCENTIVE_MULTIPLIERS),
+            _frozen(self.tier_incentive_multipliers, defaults.TIER_INCENTIVE_MULTIPLIERS),
         )
         self._validate()
 

@@ -22,7 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from targeting.policy import DEFAULT_TIER_SHARES, TIERS
+from core import defaults
+from targeting.policy import TIERS
 
 TIER_NAMES = np.array(TIERS, dtype=object)
 
@@ -74,7 +75,7 @@ def rank_order(value_score: Sequence[float] | np.ndarray | pd.Series, ids: Seque
 
 def tier_cut_points(
     value_score: Sequence[float] | np.ndarray | pd.Series,
-    shares: Sequence[float] = DEFAULT_TIER_SHARES,
+    shares: Sequence[float] = defaults.TIER_SHARES,
 ) -> list[float]:
     """The diamond, gold and silver thresholds of `value_score` for `shares` (learned at training time)."""
     values = _scores(value_score)
@@ -95,7 +96,7 @@ def tier_cut_points(
 def tier_codes(
     value_score: Sequence[float] | np.ndarray | pd.Series,
     cut_points: Sequence[float] | None = None,
-    shares: Sequence[float] = DEFAULT_TIER_SHARES,
+    shares: Sequence[float] = defaults.TIER_SHARES,
     ids: Sequence[object] | None = None,
 ) -> np.ndarray:
     """Tier index per customer (0 diamond ... 3 regular, the order of `TIERS`); see `assign_tiers`."""
@@ -116,7 +117,7 @@ def tier_codes(
 def assign_tiers(
     value_score: Sequence[float] | np.ndarray | pd.Series,
     cut_points: Sequence[float] | None = None,
-    shares: Sequence[float] = DEFAULT_TIER_SHARES,
+    shares: Sequence[float] = defaults.TIER_SHARES,
     ids: Sequence[object] | None = None,
 ) -> np.ndarray:
     """Tier names per customer: by the saved cut-points when given, else by rank with `shares`."""
@@ -130,7 +131,7 @@ BoundaryKey = tuple[float, str]
 def tier_boundaries(
     value_score: Sequence[float] | np.ndarray | pd.Series,
     ids: Sequence[object],
-    shares: Sequence[float] = DEFAULT_TIER_SHARES,
+    shares: Sequence[float] = defaults.TIER_SHARES,
 ) -> list[BoundaryKey | None]:
     """The diamond, gold and silver boundaries of a population, as the key of the last customer above each.
 

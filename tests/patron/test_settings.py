@@ -3,7 +3,8 @@
 import pytest
 from pydantic import ValidationError
 
-from patron.settings import DEFAULT_TRACKING_URI, Settings
+from core import defaults
+from patron.settings import Settings
 
 
 def test_defaults_match_crm_practice():
@@ -38,7 +39,7 @@ def test_invalid_values_are_rejected(monkeypatch, name, value):
 
 def test_tracking_uri_precedence(monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    assert Settings().resolved_tracking_uri() == DEFAULT_TRACKING_URI
+    assert Settings().resolved_tracking_uri() == defaults.TRACKING_URI
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking.example:5000")
     assert Settings().resolved_tracking_uri() == "http://tracking.example:5000"
     monkeypatch.setenv("PATRON_TRACKING_URI", "sqlite:///elsewhere.db")
