@@ -48,6 +48,14 @@ _INTEGER_TEXT = r"^([+-]?[0-9]+)\.0*$"
 _GROUPED_NUMBER = r"^[$€£¥\s]*([+-]?)[$€£¥\s]*([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]+)?\s*$"
 
 
+class NoUsableRows(DataError):
+    """Every row was rejected; `result` still holds each row's reason (its transactions are empty)."""
+
+    def __init__(self, message: str, result: LoadResult):
+        super().__init__(message)
+        self.result = result
+
+
 @dataclass
 class LoadResult:
     """What a load gives back.
@@ -137,7 +145,10 @@ def validate_transactions(
     summary = _summary(n_rows, transactions, reason)
     if transactions.empty:
         by_reason = ", ".join(f"{k}: {v:,}" for k, v in summary["rejected_by_reason"].items()) or "no rows"
-        raise DataError(f"no usable rows: all {n_rows:,} rows were rejected ({by_reason})")
+        raise NoUsableRows(
+            f"no usable rows: all {n_rows:,} rows were rejected ({by_reason})",
+            LoadResult(transactions=transactions, rejects=rejects, summary=summary),
+        )
     if check_schema:
         TRANSACTIONS_SCHEMA.validate(transactions, lazy=False)
     logger.info("validated %d rows: %d accepted, %d rejected", n_rows, len(transactions), len(rejects))

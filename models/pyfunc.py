@@ -4,9 +4,10 @@ MLflow copies this file into the model and executes it on load; the scorer itsel
 `scorer` artifact (JSON + LightGBM text, see `models.scorer`). `log_scorer` logs it, `load_scorer`
 loads one back as a PatronScorer with its registry name, version and alias.
 
-`predict(context, model_input, params)` takes a features frame (`customer_id` column plus the feature
-columns of ARCHITECTURE.md) and returns the scores table. The as-of date comes from `params["as_of"]`,
-else an `as_of` column, else the last day of the model's training data.
+`predict(context, model_input, params)` takes transaction rows -- the data contract of the API and the
+batch job -- and returns the scores table through `models.prediction.score_transactions` (rejected rows
+are logged and left out). The as-of date comes from `params["as_of"]`, else an `as_of` column (one
+day), else the last day of the model's training data.
 """
 
 from __future__ import annotations
@@ -16,11 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 from core.errors import ModelError
+from features.schema import REQUIRED_FIELDS
+from models.prediction import (
+    as_of_timestamp,
+    check_scorer,
+    example_transactions,
+    score_transactions,
+)
 from models.scorer import PatronScorer
 
 logger = logging.getLogger(__name__)
@@ -29,40 +36,34 @@ SCORER_ARTIFACT = "scorer"
 AS_OF = "as_of"
 
 
-def _as_of_values(model_input: pd.DataFrame, params: dict[str, Any] | None, default: Any) -> pd.Series:
-    """The as-of day of each input row: params, else the `as_of` column, else the model's default."""
+def as_of_of(model_input: pd.DataFrame, params: dict[str, Any] | None, default: Any) -> pd.Timestamp:
+    """The as-of day of a call: `params["as_of"]`, else the input's one `as_of` value, else `default`."""
     given = (params or {}).get(AS_OF)
     if given not in (None, ""):
-        return pd.Series(pd.Timestamp(given).normalize(), index=model_input.index)
+        return as_of_timestamp(given)
     if AS_OF in model_input.columns and model_input[AS_OF].notna().any():
-        column = pd.to_datetime(model_input[AS_OF], errors="coerce")
-        if column.isna().any():
+        days = pd.to_datetime(model_input[AS_OF], errors="coerce", utc=True)
+        if days.isna().any():
             raise ModelError("the as_of column has empty or unparseable dates")
-        if getattr(column.dt, "tz", None) is not None:
-            column = column.dt.tz_convert(None)
-        return column.dt.normalize()
+        unique = days.dt.tz_convert(None).dt.normalize().unique()
+        if len(unique) != 1:
+            raise ModelError("the as_of column holds more than one day: score one as-of day per call")
+        return as_of_timestamp(unique[0])
     if default in (None, ""):
         raise ModelError("no as_of given (param or column) and the model has no training end date")
-    return pd.Series(pd.Timestamp(default).normalize(), index=model_input.index)
+    return as_of_timestamp(default)
 
 
-def score_input(scorer: PatronScorer, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Score a pyfunc input frame, one as-of date at a time (normally exactly one)."""
+def score_model_input(scorer: PatronScorer, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Score a pyfunc input of transaction rows (the API's and the batch's contract) into the scores table."""
     if not isinstance(model_input, pd.DataFrame):
-        raise ModelError(f"the model takes a pandas DataFrame of features, got {type(model_input).__name__}")
-    if "customer_id" not in model_input.columns:
-        if model_input.index.name != "customer_id":
-            raise ModelError("the features need a customer_id column")
-        model_input = model_input.reset_index()
-    as_of = _as_of_values(model_input, params, scorer.metadata.get("data_end"))
-    features = model_input.drop(columns=[AS_OF], errors="ignore")
-    days = as_of.unique()
-    if len(days) == 1:
-        return scorer.score(features, days[0])
-    parts = [scorer.score(features.loc[(as_of == day).to_numpy()], day) for day in np.sort(days)]
-    scores = pd.concat(parts, ignore_index=True)
-    order = pd.Index(scores["customer_id"]).get_indexer(features["customer_id"].astype(str))
-    return scores.iloc[order].reset_index(drop=True)  # the input's row order
+        raise ModelError(f"the model takes a pandas DataFrame of transactions, got {type(model_input).__name__}")
+    as_of = as_of_of(model_input, params, scorer.metadata.get("data_end"))
+    scored = score_transactions(model_input.drop(columns=[AS_OF], errors="ignore"), scorer, as_of)
+    if len(scored.rejects):
+        logger.warning("%d transaction rows rejected by the data contract: %s", len(scored.rejects),
+                       scored.rejects["reason"].value_counts().to_dict())
+    return scored.scores
 
 
 class PatronPyfunc(PythonModel):
@@ -76,10 +77,10 @@ class PatronPyfunc(PythonModel):
         self.scorer = PatronScorer.load(context.artifacts[SCORER_ARTIFACT])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        """Features in, scores table out."""
+        """Transaction rows in, scores table out."""
         if self.scorer is None:
             raise ModelError("the Patron model was not loaded (load_context not called)")
-        return score_input(self.scorer, model_input, params)
+        return score_model_input(self.scorer, model_input, params)
 
 
 def model_code_path() -> str:
@@ -100,22 +101,13 @@ def pip_requirements() -> list[str]:
     return pins
 
 
-def input_example(features: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """A few synthetic rows (feature quantiles, not real customers) to document the input format."""
-    quantiles = [0.25, 0.5, 0.9]
-    frame = features[columns].astype(float).quantile(quantiles)
-    frame.insert(0, "customer_id", [f"example_p{int(q * 100)}" for q in quantiles])
-    return frame.reset_index(drop=True)
-
-
 def model_signature(example: pd.DataFrame, output: pd.DataFrame) -> Any:
-    """Input and output schema, with `as_of` as an optional input column and an optional param.
+    """Input and output schema: transaction rows (only customer_id and timestamp required) and an `as_of` param.
 
-    The column is typed Any: MLflow cannot convert pandas' `str` dtype to datetime, and callers pass
-    dates as strings (JSON) or Timestamps (Python); `_as_of_values` parses either.
-
-    The param's default is empty (not the training end date): MLflow fills in defaults, and a dated
-    default would silently override an `as_of` column.
+    `timestamp` and the optional `as_of` column are typed Any: MLflow cannot convert pandas' `str`
+    dtype to datetime, and callers pass dates as strings (JSON) or Timestamps (Python); the data
+    contract parses either. The param's default is empty (not the training end date): MLflow fills
+    in defaults, and a dated default would silently override an `as_of` column.
     """
     from mlflow.models import infer_signature
     from mlflow.models.signature import ModelSignature
@@ -123,23 +115,29 @@ def model_signature(example: pd.DataFrame, output: pd.DataFrame) -> Any:
     from mlflow.types.schema import AnyType
 
     inferred = infer_signature(example, output, params={AS_OF: ""})
-    inputs = Schema([*inferred.inputs.inputs, ColSpec(AnyType(), AS_OF, required=False)])
+    columns = []
+    for spec in inferred.inputs.inputs:
+        required = spec.name in REQUIRED_FIELDS
+        kind = AnyType() if spec.name == "timestamp" else spec.type
+        columns.append(ColSpec(kind, spec.name, required=required))
+    inputs = Schema([*columns, ColSpec(AnyType(), AS_OF, required=False)])
     return ModelSignature(inputs=inputs, outputs=inferred.outputs, params=inferred.params)
 
 
 def log_scorer(
     scorer: PatronScorer,
     scorer_dir: str | Path,
-    example_features: pd.DataFrame,
     name: str = "model",
     registered_model_name: str | None = None,
 ) -> Any:
     """Log the saved scorer at `scorer_dir` as a models-from-code pyfunc in the active run.
 
-    Returns MLflow's ModelInfo (with `registered_model_version` when registered).
+    The scorer must first prove it can score (`check_scorer`: ModelError otherwise), so a model that
+    cannot score is never registered nor promoted. Returns MLflow's ModelInfo (with
+    `registered_model_version` when registered).
     """
-    example = input_example(example_features, scorer.required_columns)
-    output = scorer.score(example, scorer.metadata.get("data_end") or pd.Timestamp.today().normalize())
+    output = check_scorer(scorer)
+    example, _ = example_transactions(scorer)
     signature = model_signature(example, output)
     return mlflow.pyfunc.log_model(
         name=name,

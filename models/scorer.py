@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +25,7 @@ from targeting.decide import OPTIONAL_COLUMNS as OPTIONAL_DECISION_INPUTS
 from targeting.decide import REQUIRED_COLUMNS as DECISION_INPUTS
 from targeting.decide import decision_columns
 from targeting.policy import TargetingPolicy
+from targeting.tiers import BoundaryKey, cut_point_boundaries
 
 logger = logging.getLogger(__name__)
 
@@ -64,14 +66,6 @@ def _btyd_arrays(
     }
 
 
-def model_matrix(features: pd.DataFrame, btyd: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """The input matrix of the churn or value model: feature columns and BTYD outputs, in `columns` order."""
-    from_btyd = [c for c in columns if c in btyd.columns]
-    from_features = [c for c in columns if c not in btyd.columns]
-    matrix = pd.concat([features[from_features], btyd[from_btyd]], axis=1)
-    return matrix[columns].astype(float)
-
-
 def _json_ready(value: Any) -> Any:
     """Numpy scalars, arrays and Timestamps as plain JSON values."""
     if isinstance(value, dict):
@@ -99,7 +93,8 @@ class PatronScorer:
     policy : TargetingPolicy
         Targeting settings applied by `targeting.decide.decide`.
     cut_points : list of float, optional
-        Value-score cut points of the tiers, learned at training so tiers are stable between batches.
+        Value-score cut points of the tiers on the training snapshot: the API places a customer with
+        them when no batch has saved its population's tier boundaries.
     value_model : ValueModel, optional
         Fitted regressor of holdout spend over `value_features`; used when `value_source="regressor"`.
     value_source : {"clv", "regressor"}
@@ -216,7 +211,7 @@ class PatronScorer:
 
     # --- scoring -------------------------------------------------------------------------------
 
-    def components(self, features: pd.DataFrame) -> pd.DataFrame:
+    def model_outputs(self, features: pd.DataFrame) -> pd.DataFrame:
         """Model outputs per customer (BTYD columns, churn_probability, regressor_value, value_score)."""
         frame, values = self._validated(features)
         outputs, _ = self._outputs(frame, values)
@@ -244,7 +239,7 @@ class PatronScorer:
     def _input_frame(
         frame: pd.DataFrame, values: dict[str, np.ndarray], outputs: dict[str, np.ndarray], columns: list[str]
     ) -> pd.DataFrame:
-        """A model's input as one float block: `model_matrix`'s values without its concat and copies."""
+        """A model's input as one float block: feature columns and model outputs in `columns` order."""
         matrix = np.empty((len(frame), len(columns)))
         for j, column in enumerate(columns):  # a few dozen columns
             if column in outputs:
@@ -255,30 +250,48 @@ class PatronScorer:
                 matrix[:, j] = frame[column].astype(float).to_numpy()
         return pd.DataFrame(matrix, index=frame.index, columns=columns)
 
-    def score(self, features: pd.DataFrame, as_of: Any) -> pd.DataFrame:
-        """The scores table (ARCHITECTURE.md's columns, in order), one row per input customer."""
+    def score(
+        self,
+        features: pd.DataFrame,
+        as_of: Any,
+        tier_boundaries: Sequence[BoundaryKey | None] | None = None,
+    ) -> pd.DataFrame:
+        """The scores table (`core.scores.SCORE_COLUMNS`, in order), one row per input customer.
+
+        Tiers: ranked within these customers by the policy's shares when `tier_boundaries` is None,
+        else placed against them (`targeting.tiers.tier_boundaries` of the whole population).
+        """
+        return self.score_with_inputs(features, as_of, tier_boundaries)[0]
+
+    def score_with_inputs(
+        self,
+        features: pd.DataFrame,
+        as_of: Any,
+        tier_boundaries: Sequence[BoundaryKey | None] | None = None,
+    ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        """`score`'s table and the decision inputs it was decided from (for `redecide`)."""
         frame, values = self._validated(features)
         as_of_day = pd.Timestamp(as_of)
         if as_of_day.tzinfo is not None:
             as_of_day = as_of_day.tz_convert(None)
         as_of_day = as_of_day.normalize()
         if frame.empty:
-            return pd.DataFrame({c: pd.Series(dtype=object) for c in SCORE_COLUMNS})
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in SCORE_COLUMNS}), {}
         outputs, churn_x = self._outputs(frame, values)
         assert churn_x is not None
         reasons = self.churn_model.reasons(churn_x, top=3)
         # Columns of the features come first, so a model output of the same name replaces them.
         column = {**values, **outputs}
-        columns = {name: column[name] for name in DECISION_INPUTS if name in column}
+        inputs = {name: column[name] for name in DECISION_INPUTS if name in column}
         for name in OPTIONAL_DECISION_INPUTS:
-            if name in frame.columns and name not in columns:
-                columns[name] = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        missing = [c for c in DECISION_INPUTS if c not in columns]
+            if name in frame.columns and name not in inputs:
+                inputs[name] = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        missing = [c for c in DECISION_INPUTS if c not in inputs]
         if missing:
             raise DataError(f"the scores lack columns {missing} that targeting needs; score them with the model first")
-        ids = frame.index
-        decisions = decision_columns(columns, self.policy, cut_points=self.cut_points, ids=pd.Series(ids.to_numpy()))
-        table: dict[str, Any] = {"customer_id": ids.to_numpy(), "as_of": as_of_day}
+        ids = frame.index.to_numpy()
+        decisions = decision_columns(inputs, self.policy, ids=pd.Series(ids), tier_boundaries=tier_boundaries)
+        table: dict[str, Any] = {"customer_id": ids, "as_of": as_of_day}
         for name in SCORE_COLUMNS[2:]:
             if name in decisions:
                 table[name] = decisions[name]
@@ -288,7 +301,26 @@ class PatronScorer:
                 table[name] = str(self.metadata.get(name) or "")
             else:
                 table[name] = column[name]
-        return pd.DataFrame(table, index=pd.RangeIndex(len(frame)))
+        return pd.DataFrame(table, index=pd.RangeIndex(len(frame))), inputs
+
+    def redecide(
+        self,
+        scores: pd.DataFrame,
+        inputs: dict[str, np.ndarray],
+        tier_boundaries: Sequence[BoundaryKey | None],
+    ) -> pd.DataFrame:
+        """`scores` with its decision columns recomputed against `tier_boundaries` (no model pass)."""
+        if scores.empty:
+            return scores
+        decisions = decision_columns(inputs, self.policy, ids=scores["customer_id"], tier_boundaries=tier_boundaries)
+        out = scores.copy(deep=False)
+        for name, values in decisions.items():
+            out[name] = values
+        return out
+
+    def training_tier_boundaries(self) -> list[BoundaryKey | None] | None:
+        """The tier boundaries of the training snapshot (its cut-points), or None when it has none."""
+        return None if self.cut_points is None else cut_point_boundaries(self.cut_points)
 
     # --- persistence -----------------------------------------------------------------------------
 

@@ -17,10 +17,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from core import defaults
 from core.errors import DataError
 from core.scores import scores_schema
-from serving.model_store import ScorerProtocol
-from serving.scoring import as_of_timestamp, score_frame
+from features.validate import LoadResult
+from models.prediction import ScoredTransactions, as_of_timestamp, score_transactions
+from models.scorer import PatronScorer
+from serving.scores_file import tier_boundaries_metadata
+from targeting.tiers import BoundaryKey, tier_boundaries
 
 logger = logging.getLogger(__name__)
 
@@ -67,39 +71,51 @@ def customer_chunks(customer_ids: pd.Series, chunk_size: int) -> tuple[list[np.n
     return [order[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)], len(uniques)
 
 
-def iter_scores(
+def score_chunks(
     transactions: pd.DataFrame,
-    scorer: ScorerProtocol,
+    scorer: PatronScorer,
     as_of: Any,
-    chunk_size: int = 250_000,
+    chunk_size: int = defaults.BATCH_CHUNK_SIZE,
     progress: bool | None = None,
-) -> Iterator[pd.DataFrame]:
-    """Score customers chunk by chunk; chunks come out in customer_id order."""
+) -> list[ScoredTransactions]:
+    """Validated transactions scored chunk by chunk of whole customers through `score_transactions`.
+
+    Chunks come out in customer_id order, tiered provisionally within the chunk: `place_in_tiers`
+    places them against the whole population's boundaries once every chunk is scored.
+    """
     as_of = as_of_timestamp(as_of)
     chunks, n_customers = customer_chunks(transactions["customer_id"], chunk_size)
+    no_rejects = pd.DataFrame({"row": pd.Series(dtype=np.int64), "reason": pd.Series(dtype=object)})
     show = sys.stderr.isatty() if progress is None else progress
+    parts = []
     with tqdm(total=n_customers, unit="customer", file=sys.stderr, disable=not show, desc="scoring") as bar:
         for positions in chunks:  # a loop over chunks; the work inside each is vectorised
-            chunk = transactions.take(positions)
-            scores = score_frame(chunk, scorer, as_of)
+            chunk = LoadResult(transactions=transactions.take(positions), rejects=no_rejects)
+            scored = score_transactions(chunk, scorer, as_of)
             bar.update(min(chunk_size, n_customers - bar.n))
             del chunk
-            if len(scores):
-                yield scores
+            if len(scored.scores):
+                parts.append(scored)
+    return parts
 
 
-def score_transactions(
-    transactions: pd.DataFrame,
-    scorer: ScorerProtocol,
-    as_of: Any,
-    chunk_size: int = 250_000,
-    progress: bool | None = False,
-) -> pd.DataFrame:
-    """Score every customer with a purchase on or before `as_of`, sorted by customer_id."""
-    chunks = list(iter_scores(transactions, scorer, as_of, chunk_size=chunk_size, progress=progress))
-    if not chunks:
-        raise NothingScored(f"no customer has a purchase on or before {as_of_timestamp(as_of).date()}")
-    return pd.concat(chunks, ignore_index=True)
+def population_tier_boundaries(parts: list[ScoredTransactions], shares: Any) -> list[BoundaryKey | None]:
+    """The tier boundaries of every customer of the scored chunks (value_score, ties by customer id)."""
+    value_score = np.concatenate([part.scores["value_score"].to_numpy(dtype=float) for part in parts])
+    ids = np.concatenate([part.scores["customer_id"].to_numpy(dtype=object) for part in parts])
+    return tier_boundaries(value_score, pd.Series(ids, copy=False), shares)
+
+
+def place_in_tiers(
+    parts: list[ScoredTransactions], scorer: PatronScorer, boundaries: list[BoundaryKey | None]
+) -> Iterator[pd.DataFrame]:
+    """Each chunk's scores with decisions against the population's `boundaries` (no second model pass).
+
+    Chunks are released as they are yielded, so the written chunks do not stay in memory.
+    """
+    while parts:
+        part = parts.pop(0)
+        yield scorer.redecide(part.scores, part.decision_inputs, boundaries)
 
 
 def scores_table(scores: pd.DataFrame) -> pa.Table:
@@ -109,23 +125,68 @@ def scores_table(scores: pd.DataFrame) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+def _umask() -> int:
+    """The process's file mode creation mask."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _open_temp(path: Path) -> Path:
-    """A fresh temporary file beside `path` (same file system, so the final rename is atomic)."""
+    """A fresh temporary file beside `path` (same file system, so the final rename is atomic).
+
+    Named `.<name>.<pid>.<random>.tmp`: `remove_stale_temporaries` recognises those of dead runs.
+    It gets the mode any new file gets (mkstemp's is 0600), so a reader running as another user
+    (the API) can read what is published.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     os.close(handle)
+    os.chmod(name, 0o666 & ~_umask())
     return Path(name)
 
 
-def _publish(temp: Path, path: Path) -> None:
-    """Flush `temp` to disk and rename it over `path` in one step."""
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def remove_stale_temporaries(*paths: Path) -> list[Path]:
+    """Delete temporaries that killed runs left beside `paths` (`.<name>.<pid>.*`, the pid gone)."""
+    removed = []
+    for path in paths:
+        if not path.parent.is_dir():
+            continue
+        for prefix in (f".{path.name}.", f"..{path.name}."):  # ours, and write_table's of our staged file
+            for temp in path.parent.glob(f"{prefix}*"):
+                owner = temp.name[len(prefix) :].split(".", 1)[0]
+                if owner.isdigit() and (int(owner) == os.getpid() or _pid_alive(int(owner))):
+                    continue  # a run in progress (or this one)
+                if "tmp" in temp.name[len(prefix) :]:
+                    temp.unlink(missing_ok=True)
+                    removed.append(temp)
+    return removed
+
+
+def _flush(temp: Path) -> None:
+    """Flush `temp` to disk before it is renamed into place."""
     with open(temp, "rb") as handle:
         os.fsync(handle.fileno())
-    os.replace(temp, path)
 
 
-def write_scores(chunks: Iterable[pd.DataFrame], path: str | Path) -> int:
-    """Stream score chunks into `path` via a temporary file renamed into place; return rows written."""
+def write_scores(
+    chunks: Iterable[pd.DataFrame], path: str | Path, metadata: dict[bytes, bytes] | None = None
+) -> tuple[Path, int]:
+    """Stream score chunks into a temporary file beside `path`; return it (not yet published) and rows written.
+
+    `metadata` goes into the file's schema (the population's tier boundaries). The caller publishes
+    the file with `os.replace`; on any failure the temporary file is removed.
+    """
     path = Path(path)
     temp = _open_temp(path)
     rows = 0
@@ -133,6 +194,8 @@ def write_scores(chunks: Iterable[pd.DataFrame], path: str | Path) -> int:
     try:
         for chunk in chunks:
             table = scores_table(chunk)
+            if metadata:
+                table = table.replace_schema_metadata(metadata)
             if writer is None:
                 writer = pq.ParquetWriter(temp, table.schema, **PARQUET_OPTIONS)
             writer.write_table(table)
@@ -141,50 +204,68 @@ def write_scores(chunks: Iterable[pd.DataFrame], path: str | Path) -> int:
             raise NothingScored("nothing to write: no customer was scored")
         writer.close()
         writer = None
-        _publish(temp, path)
+        _flush(temp)
     except BaseException:
         if writer is not None:
             writer.close()
         temp.unlink(missing_ok=True)
         raise
-    return rows
+    return temp, rows
 
 
 def score_file(
     transactions_path: str | Path,
     out_path: str | Path,
-    scorer: ScorerProtocol,
+    scorer: PatronScorer,
     as_of: Any,
     *,
     mapping: dict[str, str] | None = None,
     sep: str | None = None,
     date_format: str | None = None,
     keep_duplicates: bool = False,
-    chunk_size: int = 250_000,
+    chunk_size: int = defaults.BATCH_CHUNK_SIZE,
     progress: bool | None = None,
     campaign_budget: float | None = None,
     campaign_out: str | Path | None = None,
     campaign_options: dict[str, Any] | None = None,
 ) -> BatchResult:
-    """Load a transaction log, score every customer at `as_of`, write scores, rejects and campaign."""
+    """Load a transaction log, score every customer at `as_of`, write scores, rejects and campaign.
+
+    Tiers rank the whole scored population into the policy's shares (ties by customer id), and the
+    boundaries are saved in the scores file's metadata for the API. The scores and the rejects are
+    written to temporaries and published only when both are complete (rejects renamed first, then
+    scores): a killed run publishes nothing, and the next run removes its temporaries.
+    """
     from features import load_transactions
     from features.io import rejects_path_for, write_table
 
     out_path = Path(out_path)
+    rejects_path = rejects_path_for(out_path)
+    remove_stale_temporaries(out_path, rejects_path)
     loaded = load_transactions(
         transactions_path, mapping=mapping, sep=sep, date_format=date_format, keep_duplicates=keep_duplicates
     )
     transactions = loaded.transactions
-    rejects_path = rejects_path_for(out_path)
-    write_table(loaded.rejects, rejects_path)
     logger.info("scoring %d transactions at %s", len(transactions), as_of_timestamp(as_of).date())
-    chunks = iter_scores(transactions, scorer, as_of, chunk_size=chunk_size, progress=progress)
-    try:
-        n_customers = write_scores(chunks, out_path)
-    except NothingScored:
+    parts = score_chunks(transactions, scorer, as_of, chunk_size=chunk_size, progress=progress)
+    if not parts:
         raise NothingScored(
             f"no customer in {transactions_path} has a purchase on or before {as_of_timestamp(as_of).date()}"
-        ) from None
+        )
+    boundaries = population_tier_boundaries(parts, scorer.policy.tier_shares)
+    metadata = tier_boundaries_metadata(boundaries, str(scorer.metadata.get("model_version") or ""))
+    staged_rejects = rejects_path.with_name(f".{rejects_path.name}.{os.getpid()}.tmp.csv")
+    scores_temp = None
+    try:
+        write_table(loaded.rejects, staged_rejects)
+        scores_temp, n_customers = write_scores(place_in_tiers(parts, scorer, boundaries), out_path, metadata)
+        os.replace(staged_rejects, rejects_path)
+        os.replace(scores_temp, out_path)
+    except BaseException:
+        staged_rejects.unlink(missing_ok=True)
+        if scores_temp is not None:
+            scores_temp.unlink(missing_ok=True)
+        raise
     campaign = campaign_path = None
     if campaign_budget is not None:
         from targeting.campaign import select_campaign

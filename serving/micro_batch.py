@@ -30,7 +30,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -38,7 +38,8 @@ import pandas as pd
 from starlette.concurrency import run_in_threadpool
 
 from serving.model_store import LoadedModel
-from serving.request_frame import PreparedRequest, score_requests
+from serving.score_request import PreparedRequest, ScoredRequest, score_requests
+from targeting.tiers import BoundaryKey
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +50,12 @@ class _Waiting:
     as_of: pd.Timestamp
     keep_duplicates: bool
     request: PreparedRequest
-    future: asyncio.Future[pd.DataFrame] = field(repr=False)
+    tier_boundaries: tuple[BoundaryKey | None, ...] | None
+    future: asyncio.Future[ScoredRequest] = field(repr=False)
 
     @property
-    def key(self) -> tuple[int, pd.Timestamp, bool, tuple[str, ...]]:
-        return (id(self.model), self.as_of, self.keep_duplicates, self.request.fields)
+    def key(self) -> tuple[object, ...]:
+        return (id(self.model), self.as_of, self.keep_duplicates, self.request.fields, self.tier_boundaries)
 
 
 class ScoreBatcher:
@@ -132,18 +134,26 @@ class ScoreBatcher:
             self._executor = None
 
     async def score(
-        self, model: LoadedModel, request: PreparedRequest, as_of: pd.Timestamp, keep_duplicates: bool
-    ) -> pd.DataFrame:
-        """The scores of the request's customers in request order (raises its 422 if refused)."""
+        self,
+        model: LoadedModel,
+        request: PreparedRequest,
+        as_of: pd.Timestamp,
+        keep_duplicates: bool,
+        tier_boundaries: Sequence[BoundaryKey | None] | None = None,
+    ) -> ScoredRequest:
+        """The request's scores in request order and its rejected rows (raises its 422 if refused)."""
+        boundaries = None if tier_boundaries is None else tuple(tier_boundaries)
         if self._queue is None:  # not started (an app driven without its lifespan): score inline
-            (answer,) = await run_in_threadpool(score_requests, [request], model.scorer, as_of, keep_duplicates)
+            (answer,) = await run_in_threadpool(
+                score_requests, [request], model.scorer, as_of, keep_duplicates, boundaries
+            )
             return _unwrap(answer)
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[pd.DataFrame] = loop.create_future()
+        future: asyncio.Future[ScoredRequest] = loop.create_future()
         self.in_server += 1
         self._note_peak(loop.time())
         try:
-            await self._queue.put(_Waiting(model, as_of, keep_duplicates, request, future))
+            await self._queue.put(_Waiting(model, as_of, keep_duplicates, request, boundaries, future))
             return await future
         finally:
             self.in_server -= 1
@@ -172,7 +182,7 @@ class ScoreBatcher:
                         break
                     batch.append(waiting)
                     size = self._take_waiting(batch, size + len(waiting.request.ids))
-            groups: dict[tuple[int, pd.Timestamp, bool, tuple[str, ...]], list[_Waiting]] = {}
+            groups: dict[tuple[object, ...], list[_Waiting]] = {}
             for waiting in batch:  # a handful of requests
                 groups.setdefault(waiting.key, []).append(waiting)
             for group in groups.values():
@@ -191,7 +201,12 @@ class ScoreBatcher:
     async def _pass(self, group: list[_Waiting]) -> None:
         first = group[0]
         score = functools.partial(
-            score_requests, [w.request for w in group], first.model.scorer, first.as_of, first.keep_duplicates
+            score_requests,
+            [w.request for w in group],
+            first.model.scorer,
+            first.as_of,
+            first.keep_duplicates,
+            first.tier_boundaries,
         )
         inline = sum(w.request.n_rows for w in group) <= self.inline_max_rows
         start = time.perf_counter()
@@ -223,7 +238,7 @@ def single_threaded_openmp() -> None:
     threadpool_limits(limits=1, user_api="openmp")  # kept: the limiter is never restored
 
 
-def _unwrap(answer: pd.DataFrame | Exception) -> pd.DataFrame:
+def _unwrap(answer: ScoredRequest | Exception) -> ScoredRequest:
     if isinstance(answer, Exception):
         raise answer
     return answer

@@ -78,6 +78,9 @@ class ModelStore:
     version_resolver : callable, optional
         ``version_resolver(uri) -> version or None``: a cheap registry look-up that lets
         ``reload(force=False)`` skip loading when the alias still points at the served version.
+    check : callable, optional
+        ``check(scorer)`` raises when a loaded model cannot score; default
+        `models.prediction.check_scorer` (its example transactions through the one scoring path).
 
     Notes
     -----
@@ -87,8 +90,15 @@ class ModelStore:
     ``current`` untouched and records the error for ``/readyz``.
     """
 
-    def __init__(self, uri: str, loader: ScorerLoader, version_resolver: VersionResolver | None = None):
+    def __init__(
+        self,
+        uri: str,
+        loader: ScorerLoader,
+        version_resolver: VersionResolver | None = None,
+        check: Callable[[Any], object] | None = None,
+    ):
         self.uri = uri
+        self.check = check if check is not None else _check_scorer
         self.loader = loader
         self.version_resolver = version_resolver
         self._current: LoadedModel | None = None
@@ -122,6 +132,7 @@ class ModelStore:
                 if latest is not None and str(latest) == current.version:
                     return ReloadOutcome("unchanged", current)
             loaded = _describe(self.loader(self.uri), self.uri)
+            self.check(loaded.scorer)  # a model that cannot score never goes live
         except Exception as exc:  # any failure of a load must keep the old model serving
             message = f"{type(exc).__name__}: {exc}".strip()
             self.last_error, self.last_error_at = message, _now()
@@ -141,6 +152,13 @@ class ModelStore:
         return ReloadOutcome("reloaded", loaded)
 
 
+def _check_scorer(scorer: Any) -> None:
+    """`models.prediction.check_scorer`: the loaded model scores its example through the one path."""
+    from models.prediction import check_scorer
+
+    check_scorer(scorer)
+
+
 def _describe(scorer: ScorerProtocol, uri: str) -> LoadedModel:
     """Wrap a freshly loaded scorer, checking it carries the metadata serving reports."""
     metadata = scorer.metadata
@@ -157,15 +175,15 @@ def registry_version_resolver(tracking_uri: str) -> VersionResolver:
     def resolve(uri: str) -> str | None:
         from mlflow import MlflowClient
 
-        if not uri.startswith("models:/"):
+        from models.pyfunc import parse_model_uri
+
+        name, version, alias = parse_model_uri(uri)
+        if name is None:
             return None
-        ref = uri.removeprefix("models:/")
-        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-        if "@" in ref:
-            name, alias = ref.split("@", 1)
+        if alias is not None:
+            client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
             return str(client.get_model_version_by_alias(name, alias).version)
-        name, _, version = ref.partition("/")
-        return version if version.isdigit() else None
+        return version if version is not None and version.isdigit() else None
 
     return resolve
 
@@ -174,10 +192,12 @@ def mlflow_scorer_loader(tracking_uri: str) -> ScorerLoader:
     """A loader that reads a PatronScorer from the MLflow registry at `tracking_uri`."""
 
     def load(uri: str) -> ScorerProtocol:
-        from models.pyfunc import load_scorer
-        from training.tracking import configure_tracking
+        import mlflow
 
-        configure_tracking(tracking_uri)
+        from models.pyfunc import load_scorer
+
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
         scorer = load_scorer(uri)
         scorer.prepare()  # at load, not inside the first request
         return scorer

@@ -156,12 +156,29 @@ class ModelRef(BaseModel):
     version: str
 
 
+class RejectedTransaction(BaseModel):
+    """A transaction the data contract rejected, or a customer left without a score, with the reason."""
+
+    customer_index: int = Field(description="Position of the customer in the request's `customers`.")
+    customer_id: str
+    transaction_index: int | None = Field(
+        description="Position of the transaction in the customer's `transactions`; null for a customer-level reason."
+    )
+    reason: str = Field(
+        description="missing_customer_id, bad_timestamp, bad_amount, zero_amount, duplicate "
+        "(as in the batch's rejects file), or no_purchase_by_as_of (the customer is not scored)."
+    )
+
+
 class ScoreResponse(BaseModel):
-    """Scores of the requested customers, in request order."""
+    """Scores of the requested customers that could be scored, in request order, and what was rejected."""
 
     as_of: dt.date
     model: ModelRef
     scores: list[CustomerScore]
+    rejects: list[RejectedTransaction] = Field(
+        default_factory=list, description="Rejected transactions and unscored customers, with their reasons."
+    )
 
 
 class CampaignRequest(BaseModel):

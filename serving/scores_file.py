@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
+from collections.abc import Sequence
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from core.errors import PatronError
+from targeting.tiers import BoundaryKey
+
+TIER_BOUNDARIES_KEY = b"patron.tier_boundaries"
+"""Parquet key-value metadata of a scores file: the tier boundaries of its population and its model version."""
+
+
+def tier_boundaries_metadata(boundaries: Sequence[BoundaryKey | None], model_version: str) -> dict[bytes, bytes]:
+    """The scores file's metadata entry recording its population's tier boundaries (deterministic bytes)."""
+    record = {
+        "model_version": model_version,
+        "boundaries": [None if b is None else [float(b[0]), str(b[1])] for b in boundaries],
+    }
+    return {TIER_BOUNDARIES_KEY: json.dumps(record, sort_keys=True).encode("utf-8")}
+
+
+def read_tier_boundaries(metadata: dict[bytes, bytes] | None) -> tuple[list[BoundaryKey | None], str] | None:
+    """(boundaries, model version) recorded by `tier_boundaries_metadata`, or None when absent."""
+    raw = (metadata or {}).get(TIER_BOUNDARIES_KEY)
+    if raw is None:
+        return None
+    record = json.loads(raw)
+    boundaries: list[BoundaryKey | None] = [None if b is None else (float(b[0]), str(b[1])) for b in record["boundaries"]]
+    return boundaries, str(record["model_version"])
 
 
 class ScoresUnavailable(PatronError):
@@ -25,6 +51,24 @@ class ScoresFile:
         self._key: tuple[str, int, int, int] | None = None
         self._frame: pd.DataFrame | None = None
         self._lock = threading.Lock()
+        self._boundaries_key: tuple[str, int, int, int] | None = None
+        self._boundaries: tuple[list[BoundaryKey | None], str] | None = None
+
+    def tier_boundaries(self, path: str | None, model_version: str) -> list[BoundaryKey | None] | None:
+        """The tier boundaries the latest batch (of `model_version`) saved with its scores, else None."""
+        if not path:
+            return None
+        try:
+            stat = os.stat(path)
+            key = (path, stat.st_mtime_ns, stat.st_size, stat.st_ino)
+            if key != self._boundaries_key:
+                self._boundaries = read_tier_boundaries(pq.read_schema(path).metadata)
+                self._boundaries_key = key
+        except Exception:  # no file, or not a parquet file: the model's own cut-points apply
+            return None
+        if self._boundaries is None or self._boundaries[1] != model_version:
+            return None
+        return self._boundaries[0]
 
     def frame(self, path: str | None) -> pd.DataFrame:
         """The scores indexed by customer_id (the column is kept too)."""

@@ -37,7 +37,7 @@ from core.errors import DataError
 from targeting.lifecycle import stage_codes
 from targeting.policy import STAGES, TIERS, TargetingPolicy, labels
 from targeting.profitability import NEGATIVE_NET_VALUE, net_value, shrink_rate
-from targeting.tiers import tier_codes
+from targeting.tiers import BoundaryKey, boundary_tier_codes, tier_codes
 from targeting.winback import (
     ACTION_NAMES,
     NO_ACTION,
@@ -123,13 +123,16 @@ def decide(
     scores: pd.DataFrame,
     policy: TargetingPolicy,
     cut_points: Sequence[float] | None = None,
+    tier_boundaries: Sequence[BoundaryKey | None] | None = None,
 ) -> pd.DataFrame:
     """The scores with the decision columns added (same rows, same order, same index)."""
     if not isinstance(scores, pd.DataFrame):
         raise DataError(f"scores must be a pandas DataFrame, got {type(scores).__name__}")
     values: dict[str, np.ndarray | None] = {**_numeric(scores, REQUIRED_COLUMNS)}
     values.update({column: _optional_values(scores, column) for column in OPTIONAL_COLUMNS})
-    decisions = decision_columns(values, policy, cut_points=cut_points, ids=customer_ids(scores))
+    decisions = decision_columns(
+        values, policy, cut_points=cut_points, ids=customer_ids(scores), tier_boundaries=tier_boundaries
+    )
     out = scores.copy()
     for column, column_values in decisions.items():
         out[column] = column_values
@@ -141,11 +144,14 @@ def decision_columns(
     policy: TargetingPolicy,
     cut_points: Sequence[float] | None = None,
     ids: Sequence[object] | None = None,
+    tier_boundaries: Sequence[BoundaryKey | None] | None = None,
 ) -> dict[str, Any]:
     """`decide`'s arithmetic on arrays: the decision columns, in DECISION_COLUMNS order.
 
     `values` maps each of REQUIRED_COLUMNS to finite floats and each of OPTIONAL_COLUMNS to floats
     (NaN where missing) or None (absent); `ids` are the customer ids that break value-score ties.
+    Tiers: against `tier_boundaries` (`targeting.tiers.tier_boundaries` of a whole population) when
+    given, else against `cut_points` when given, else ranked within these customers by the policy's shares.
     The frame-free form lets the scorer skip building frames it would throw away.
     """
     x = {column: values[column] for column in REQUIRED_COLUMNS}
@@ -157,7 +163,12 @@ def decision_columns(
     return_share = shrink_rate(_or_fallback(values.get("return_value_share"), 0.0, n), orders, *prior)
     margin = _or_fallback(values.get("margin_rate"), policy.margin_rate, n)
 
-    tier = tier_codes(x["value_score"], cut_points=cut_points, shares=policy.tier_shares, ids=ids)
+    if tier_boundaries is not None:
+        if ids is None:
+            raise DataError("placing customers against tier boundaries needs their customer ids")
+        tier = boundary_tier_codes(x["value_score"], ids, tier_boundaries)
+    else:
+        tier = tier_codes(x["value_score"], cut_points=cut_points, shares=policy.tier_shares, ids=ids)
     stage = stage_codes(
         x["days_since_last"], x["frequency"], policy.active_days, policy.sleeping_days, policy.at_risk_days
     )

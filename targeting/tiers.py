@@ -150,6 +150,18 @@ def tier_boundaries(
     ]
 
 
+def cut_point_boundaries(cut_points: Sequence[float]) -> list[BoundaryKey | None]:
+    """Training cut-points (`value_score >= cut` is above) as boundaries `boundary_tier_codes` reads.
+
+    A score is `>= cut` exactly when it is `> nextafter(cut, -inf)`; the key's empty id never matches
+    an equal score, since every customer id of the contract is non-empty.
+    """
+    cuts = np.asarray(list(cut_points), dtype=float)
+    if cuts.shape != (3,) or not np.isfinite(cuts).all() or (np.diff(cuts) > 0).any():
+        raise ValueError("cut_points must be three finite, non-increasing thresholds (diamond, gold, silver)")
+    return [(float(np.nextafter(cut, -np.inf)), "") for cut in cuts]
+
+
 def boundary_tier_codes(
     value_score: Sequence[float] | np.ndarray | pd.Series,
     ids: Sequence[object],

@@ -255,7 +255,7 @@ def assemble_scorer(
         value_features=parts.columns,
         metadata=metadata,
     )
-    value_score = scorer.components(parts.anchor_features)["value_score"].to_numpy(dtype=float)
+    value_score = scorer.model_outputs(parts.anchor_features)["value_score"].to_numpy(dtype=float)
     scorer.cut_points = [float(c) for c in np.asarray(tier_cut_points(value_score, policy.tier_shares))]
     return scorer
 

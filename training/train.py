@@ -258,7 +258,7 @@ def train(
         cache, plan.holdout_as_of, plan.evaluation_snapshots, config, menu.chosen, menu.fitted.get(menu.chosen)
     )
     probe = assemble_scorer(evaluation_parts, config, policy, "clv", {})
-    components = probe.components(holdout)
+    components = probe.model_outputs(holdout)
     metrics = holdout_metrics(components, holdout, evaluation_parts.training_set)
     metrics.update(menu.metrics)
     value_source = choose_value_source(metrics)
@@ -327,7 +327,7 @@ def train(
             evaluation_dir = evaluation_scorer.save(Path(tmp) / EVALUATION_SCORER_PATH)
             mlflow.log_artifacts(str(evaluation_dir), EVALUATION_SCORER_PATH)
             scorer_dir = scorer.save(Path(tmp) / "scorer")
-            info = log_scorer(scorer, scorer_dir, production_parts.anchor_features, registered_model_name=model_name)
+            info = log_scorer(scorer, scorer_dir, registered_model_name=model_name)
         model_version = str(info.registered_model_version)
         scorer.metadata["model_version"] = model_version
         from mlflow import MlflowClient

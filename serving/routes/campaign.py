@@ -13,10 +13,10 @@ from core.errors import DataError
 from core.scores import SCORE_COLUMNS
 from serving.deps import ApiKeyDep, ModelDep, ScoresFileDep, SettingsDep
 from serving.errors import LimitExceeded
-from serving.records import frame_records
-from serving.request_frame import field_error, refuse
+from serving.json_rows import frame_records
 from serving.routes.responses import NO_MODEL, TOO_LARGE, UNAUTHORIZED
 from serving.schemas import CampaignRequest, CampaignResponse, ErrorResponse
+from serving.score_request import field_error, refuse
 from targeting.campaign import select_campaign
 from targeting.policy import TargetingPolicy
 from targeting.winback import NO_CHANNEL

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path
 
 from serving.deps import ApiKeyDep, ScoresFileDep, SettingsDep
-from serving.records import score_rows
+from serving.json_rows import score_rows
 from serving.routes.responses import UNAUTHORIZED
 from serving.schemas import CustomerScore, ErrorResponse
 

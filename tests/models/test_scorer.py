@@ -14,6 +14,7 @@ from core.scores import SCORE_COLUMNS
 from features import build_features
 from features.synthetic import generate_transactions
 from models.scorer import PatronScorer
+from targeting.tiers import tier_boundaries
 from training.fit import TrainingConfig, fit_scorer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -70,13 +71,25 @@ def test_scores_are_finite_and_in_their_domains(scorer, scores):
     assert reasons - {""} and reasons <= set(scorer.churn_features) | {""}
 
 
-def test_tiers_follow_the_cut_points_learned_at_training(scorer, scores):
+def test_tiers_are_the_configured_shares_of_the_scored_population(scorer, scores):
+    """Tiers rank the customers scored together into the policy's shares (10/15/25/50 by default)."""
+    shares = scores["value_tier"].value_counts(normalize=True)
+    for tier, share in zip(("diamond", "gold", "silver", "regular"), scorer.policy.tier_shares, strict=True):
+        assert shares[tier] == pytest.approx(share, abs=1 / len(scores))
+    ranked = scores.sort_values("value_score", ascending=False)["value_tier"].map(
+        {"diamond": 0, "gold": 1, "silver": 2, "regular": 3}
+    )
+    assert ranked.is_monotonic_increasing
+
+
+def test_tiers_placed_against_the_training_cut_points(scorer, features):
+    """With the training snapshot's boundaries, a customer >= the diamond cut-point is a diamond."""
+    placed = scorer.score(features, AS_OF, tier_boundaries=scorer.training_tier_boundaries())
     diamond, gold, silver = scorer.cut_points
-    value = scores["value_score"]
-    assert (scores.loc[value >= diamond, "value_tier"] == "diamond").all()
-    assert (scores.loc[value < silver, "value_tier"] == "regular").all()
-    share = (scores["value_tier"] == "diamond").mean()
-    assert share == pytest.approx(0.10, abs=0.02)
+    value = placed["value_score"]
+    assert (placed.loc[value >= diamond, "value_tier"] == "diamond").all()
+    assert (placed.loc[(value < diamond) & (value >= gold), "value_tier"] == "gold").all()
+    assert (placed.loc[value < silver, "value_tier"] == "regular").all()
 
 
 def test_customer_id_as_index_or_as_column_scores_the_same(scorer, features, scores):
@@ -110,8 +123,8 @@ def test_a_more_recent_purchase_never_raises_the_churn_probability(scorer, featu
     recent["recency"] += shift
     recent["days_since_last"] -= shift
     recent["overdue_ratio"] *= recent["days_since_last"] / repeat["days_since_last"]
-    before = scorer.components(repeat)["churn_probability"]
-    after = scorer.components(recent)["churn_probability"]
+    before = scorer.model_outputs(repeat)["churn_probability"]
+    after = scorer.model_outputs(recent)["churn_probability"]
     assert (after <= before + 1e-12).all()
     assert (after < before).any()
 
@@ -135,8 +148,13 @@ def test_loading_a_folder_without_a_scorer_is_a_model_error(tmp_path):
 
 def _composed_scores(scorer: PatronScorer, features: pd.DataFrame, as_of: str) -> pd.DataFrame:
     """The scores table composed frame by frame from the public pieces (how `score` used to build it)."""
-    from models.scorer import btyd_outputs, model_matrix
+    from models.scorer import btyd_outputs
     from targeting.decide import decide
+
+    def model_matrix(frame: pd.DataFrame, btyd: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+        from_btyd = [c for c in columns if c in btyd.columns]
+        matrix = pd.concat([frame[[c for c in columns if c not in btyd.columns]], btyd[from_btyd]], axis=1)
+        return matrix[columns].astype(float)
 
     frame = scorer.validate(features)
     parts = btyd_outputs(scorer.clv_model, frame, scorer.churn_horizon_days, scorer.clv_horizon_days)
@@ -148,7 +166,7 @@ def _composed_scores(scorer: PatronScorer, features: pd.DataFrame, as_of: str) -
     reasons = scorer.churn_model.reasons(churn_x)
     passthrough = frame.drop(columns=[c for c in frame.columns if c in parts.columns])
     scores = pd.concat([passthrough, parts, reasons], axis=1).assign(as_of=pd.Timestamp(as_of))
-    decided = decide(scores, scorer.policy, cut_points=scorer.cut_points)
+    decided = decide(scores.rename_axis("customer_id").reset_index(), scorer.policy).set_index("customer_id")
     decided = decided.assign(model_name="patron", model_version="", customer_id=decided.index.astype(str))
     return decided.reset_index(drop=True)[list(SCORE_COLUMNS)]
 
@@ -160,8 +178,11 @@ def test_score_equals_the_frame_by_frame_composition_number_for_number(scorer, f
     coerced = features.astype({"order_count": "int64", "frequency": "int64"}).assign(T=features["T"].astype(str))
     pd.testing.assert_frame_equal(scorer.score(coerced, AS_OF), scores, check_exact=True)
     one = features.iloc[[len(features) // 2]]
+    boundaries = tier_boundaries(scores["value_score"], scores["customer_id"], scorer.policy.tier_shares)
     pd.testing.assert_frame_equal(
-        scorer.score(one, AS_OF), scores[scores["customer_id"] == one.index[0]].reset_index(drop=True), check_exact=True
+        scorer.score(one, AS_OF, tier_boundaries=boundaries),
+        scores[scores["customer_id"] == one.index[0]].reset_index(drop=True),
+        check_exact=True,
     )
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 
-def _plain(value: Any) -> Any:
-    """One cell as a plain Python value: NaN, inf and NA as None, midnight timestamps as dates."""
+def json_value(value: Any) -> Any:
+    """One cell as a JSON-ready Python value: NaN, inf and NA as None, midnight timestamps as dates."""
     if isinstance(value, float | np.floating):
         return float(value) if math.isfinite(value) else None
     if isinstance(value, bool | np.bool_):
@@ -32,7 +32,7 @@ def score_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows of a frame as plain dicts (one pass over the cells of a bounded API answer)."""
     names = [str(name) for name in frame.columns]
     cells = frame.to_numpy(dtype=object).tolist()
-    return [{name: _plain(value) for name, value in zip(names, row, strict=True)} for row in cells]
+    return [{name: json_value(value) for name, value in zip(names, row, strict=True)} for row in cells]
 
 
 def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
