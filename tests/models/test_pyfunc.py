@@ -19,7 +19,9 @@ from core.errors import ModelError
 from core.scores import SCORE_COLUMNS
 from features import build_features
 from features.synthetic import generate_transactions
+from models.prediction import check_scorer, score_transactions
 from models.pyfunc import load_scorer, log_scorer, parse_model_uri
+from models.scorer import PatronScorer
 from training.fit import TrainingConfig, fit_scorer
 from training.tracking import configure_tracking, ensure_experiment
 
@@ -46,41 +48,54 @@ def logged(store, tmp_path_factory):
     uri, experiment_id = store
     transactions = generate_transactions(1500, seed=21).transactions
     scorer = fit_scorer(transactions, TrainingConfig(seed=3, n_threads=1), metadata={"model_name": NAME})
-    features = build_features(transactions, AS_OF)
     folder = scorer.save(tmp_path_factory.mktemp("scorer") / "scorer")
     with mlflow.start_run(experiment_id=experiment_id):
-        info = log_scorer(scorer, folder, features, registered_model_name=NAME)
+        info = log_scorer(scorer, folder, registered_model_name=NAME)
     mlflow.MlflowClient().set_registered_model_alias(NAME, "champion", info.registered_model_version)
-    return scorer, features, info
+    return scorer, transactions, info
 
 
-def test_predict_returns_the_scores_table(logged):
-    scorer, features, _ = logged
+def test_predict_takes_transaction_rows_and_returns_the_scores_table(logged):
+    """The pyfunc's contract is the API's and the batch's: transaction rows in, scores out, one path."""
+    scorer, transactions, _ = logged
     model = mlflow.pyfunc.load_model(f"models:/{NAME}@champion")
-    out = model.predict(features.reset_index())
+    out = model.predict(transactions)
     assert list(out.columns) == list(SCORE_COLUMNS)
-    expected = scorer.score(features, AS_OF)  # as_of defaults to the end of the training data
-    pd.testing.assert_frame_equal(out.drop(columns="as_of"), expected.drop(columns="as_of"), check_dtype=False)
+    expected = score_transactions(transactions, scorer, AS_OF).scores  # as_of: the training data's end
+    columns = [c for c in SCORE_COLUMNS if c not in ("as_of", "model_name", "model_version")]
+    pd.testing.assert_frame_equal(out[columns], expected[columns], check_dtype=False)
     assert (out["as_of"] == pd.Timestamp(AS_OF)).all()
 
 
 def test_as_of_comes_from_params_or_a_column(logged):
-    _, features, info = logged
+    _, transactions, info = logged
     model = mlflow.pyfunc.load_model(info.model_uri)
-    frame = features.reset_index().head(20)
+    frame = transactions.head(200)
     by_param = model.predict(frame, params={"as_of": "2023-12-01"})
-    assert (by_param["as_of"] == pd.Timestamp("2023-12-01")).all()
-    days = ["2023-12-15", "2023-11-30"] * 10
-    by_column = model.predict(frame.assign(as_of=days))
-    assert by_column["as_of"].dt.strftime("%Y-%m-%d").tolist() == days
-    assert by_column["customer_id"].tolist() == frame["customer_id"].tolist()  # input order kept
+    assert len(by_param) and (by_param["as_of"] == pd.Timestamp("2023-12-01")).all()
+    by_column = model.predict(frame.assign(as_of="2023-11-30"))
+    assert (by_column["as_of"] == pd.Timestamp("2023-11-30")).all()
+    with pytest.raises(Exception, match="more than one day"):
+        model.predict(frame.assign(as_of=["2023-12-15", "2023-11-30"] * 100))
 
 
 def test_missing_columns_are_refused(logged):
-    _, features, info = logged
+    _, transactions, info = logged
     model = mlflow.pyfunc.load_model(info.model_uri)
-    with pytest.raises(Exception, match="days_since_last"):
-        model.predict(features.reset_index().drop(columns=["days_since_last"]))
+    with pytest.raises(Exception, match="amount"):
+        model.predict(transactions.drop(columns=["amount", "quantity"]))
+
+
+def test_a_model_that_cannot_score_is_never_logged(logged, store, tmp_path):
+    """check_scorer runs before logging: a scorer listing one churn feature too few is refused."""
+    scorer, _, _ = logged
+    broken = PatronScorer.load(scorer.save(tmp_path / "ok"))
+    broken.churn_features = broken.churn_features[:-1]
+    with pytest.raises(ModelError, match="cannot score"):
+        check_scorer(broken)
+    with mlflow.start_run(experiment_id=store[1]), pytest.raises(ModelError, match="cannot score"):
+        log_scorer(broken, broken.save(tmp_path / "broken"), registered_model_name=NAME)
+    assert check_scorer(scorer)["customer_id"].tolist() == ["example_1", "example_2", "example_3"]
 
 
 def test_artifact_is_small_code_and_json_with_no_pickle(logged, tmp_path):
@@ -95,7 +110,8 @@ def test_artifact_is_small_code_and_json_with_no_pickle(logged, tmp_path):
 
 
 def test_load_scorer_attaches_registry_name_version_and_alias(logged):
-    _, features, info = logged
+    _, transactions, info = logged
+    features = build_features(transactions, AS_OF)
     scorer = load_scorer(f"models:/{NAME}@champion")
     assert scorer.metadata["model_name"] == NAME
     assert scorer.metadata["model_version"] == str(info.registered_model_version)
@@ -133,7 +149,7 @@ def _free_port() -> int:
 @pytest.mark.slow
 @pytest.mark.integration
 def test_mlflow_models_serve_with_the_local_environment(logged, store, tmp_path):
-    _, features, _ = logged
+    _, transactions, _ = logged
     port = _free_port()
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "MLFLOW_TRACKING_URI": store[0], "PATH": bin_dir + os.pathsep + os.environ["PATH"]}
@@ -143,8 +159,8 @@ def test_mlflow_models_serve_with_the_local_environment(logged, store, tmp_path)
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_until_up(f"http://127.0.0.1:{port}/ping", process, tmp_path / "serve.log", "mlflow models serve")
-        rows = features.reset_index().head(3)
-        body = rows.to_json(orient="split", index=False)
+        rows = transactions[transactions["customer_id"].isin(transactions["customer_id"].unique()[:3])]
+        body = rows.to_json(orient="split", index=False, date_format="iso")
         payload = '{"dataframe_split": ' + body + ', "params": {"as_of": "2023-12-31"}}'
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/invocations",
@@ -154,7 +170,7 @@ def test_mlflow_models_serve_with_the_local_environment(logged, store, tmp_path)
         with urllib.request.urlopen(request, timeout=30) as response:
             predictions = pd.DataFrame(json.loads(response.read())["predictions"])
         assert list(predictions.columns) == list(SCORE_COLUMNS)
-        assert predictions["customer_id"].tolist() == rows["customer_id"].tolist()
+        assert predictions["customer_id"].tolist() == sorted(rows["customer_id"].unique())
         assert predictions["churn_probability"].between(0, 1).all()
     finally:
         os.killpg(process.pid, 15)
