@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from serving_helpers import request_body
 from typer.testing import CliRunner
@@ -14,12 +15,9 @@ from typer.testing import CliRunner
 from core.scores import SCORE_COLUMNS
 from features.io import rejects_path_for
 from patron.cli import app as cli
-from serving.batch import (
-    customer_chunks,
-    score_file,
-    score_transactions,
-    write_scores,
-)
+from serving.batch import customer_chunks, score_file, write_scores
+from serving.scores_file import read_tier_boundaries
+from targeting.tiers import tier_boundaries
 
 
 def sha256(path) -> str:
@@ -37,12 +35,28 @@ def test_chunks_hold_whole_customers_in_id_order():
         customer_chunks(ids, 0)
 
 
-def test_chunked_scores_equal_one_pass(registry, scorer):
-    whole = score_transactions(registry.transactions, scorer, registry.as_of, chunk_size=10**9)
-    chunked = score_transactions(registry.transactions, scorer, registry.as_of, chunk_size=97)
+def test_chunked_scores_equal_one_pass_tiers_included(registry, scorer, tmp_path):
+    """Chunks are tiered against the whole population's boundaries: chunking changes no value."""
+    whole_path, chunked_path = tmp_path / "whole.parquet", tmp_path / "chunked.parquet"
+    score_file(registry.transactions_path, whole_path, scorer, registry.as_of, chunk_size=10**9, progress=False)
+    score_file(registry.transactions_path, chunked_path, scorer, registry.as_of, chunk_size=97, progress=False)
+    whole, chunked = pd.read_parquet(whole_path), pd.read_parquet(chunked_path)
     assert len(chunked) > 1000
     assert chunked["customer_id"].is_monotonic_increasing
     pd.testing.assert_frame_equal(chunked, whole, check_exact=True)
+
+
+def test_tiers_are_the_configured_shares_of_the_batch_and_its_boundaries_are_saved(batch_scores, scorer):
+    """Issue 10.6: 10/15/25/50 of today's base (to one customer), whatever the training snapshot's cut points."""
+    frame = pd.read_parquet(batch_scores)
+    counts = frame["value_tier"].value_counts()
+    cumulative = np.cumsum(scorer.policy.tier_shares)
+    expected = np.floor(len(frame) * cumulative + 0.5).astype(int)
+    above = np.cumsum([counts.get(tier, 0) for tier in ("diamond", "gold", "silver", "regular")])
+    assert above.tolist() == [*expected[:3].tolist(), len(frame)]
+    saved, version = read_tier_boundaries(pq.read_schema(batch_scores).metadata)
+    assert version == scorer.metadata["model_version"]
+    assert saved == tier_boundaries(frame["value_score"], frame["customer_id"], scorer.policy.tier_shares)
 
 
 def test_scores_file_has_the_contract_columns_and_rejects_beside(batch_scores, registry):

@@ -16,8 +16,8 @@ from serving_helpers import request_body
 
 from serving.micro_batch import ScoreBatcher
 from serving.model_store import LoadedModel
-from serving.request_frame import PreparedRequest, prepare_request, score_requests
 from serving.schemas import ScoreRequest
+from serving.score_request import PreparedRequest, prepare_request, score_requests
 
 THINK_SECONDS = 0.005  # client k's turnaround between an answer and its next request: (k + 1) x this
 
@@ -75,7 +75,8 @@ def test_parallel_callers_are_scored_together_and_each_gets_its_own_rows(registr
     for request, client_answers in zip(requests, answers, strict=True):
         (alone,) = score_requests([request], scorer, registry.as_of, False)
         for answer in client_answers:
-            pd.testing.assert_frame_equal(answer, alone)
+            pd.testing.assert_frame_equal(answer.scores, alone.scores)
+            assert answer.rejects == alone.rejects == []
 
 
 def test_a_lone_caller_never_waits(registry, scorer):
@@ -111,7 +112,7 @@ def test_a_wait_for_callers_who_do_not_come_ends_at_its_limit(registry, scorer):
 
     answers = run(batcher, body)
     assert sizes == [4, 2, 2, 2] and batcher.waits == 3
-    assert all(len(answer) == 1 for client_answers in answers for answer in client_answers)
+    assert all(len(answer.scores) == 1 for client_answers in answers for answer in client_answers)
 
 
 def test_small_passes_run_on_the_loop_thread_and_large_ones_on_the_pass_thread(registry, scorer):
@@ -133,7 +134,7 @@ def test_small_passes_run_on_the_loop_thread_and_large_ones_on_the_pass_thread(r
     inline, on_thread, openmp = run(batcher, body)
     assert batcher.passes == 2 and batcher.inline_passes == 1
     assert openmp and set(openmp) == {1}
-    pd.testing.assert_frame_equal(inline, on_thread)
+    pd.testing.assert_frame_equal(inline.scores, on_thread.scores)
 
 
 def test_stopping_answers_requests_the_consumer_was_waiting_with(registry, scorer):

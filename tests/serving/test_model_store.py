@@ -22,6 +22,10 @@ class VersionedScorer:
         raise AssertionError("the store must not score")
 
 
+def mechanics_only(scorer: object) -> None:
+    """These tests exercise the store's swapping with stand-in scorers: no scoring check (test_reload.py has it)."""
+
+
 class Registry:
     """A loader whose answers a test controls: a version to hand out, or an error to raise."""
 
@@ -46,7 +50,7 @@ def test_scorer_protocol_is_structural():
 
 def test_first_load_and_swap():
     registry = Registry()
-    store = ModelStore("models:/patron@champion", registry.load, registry.resolve)
+    store = ModelStore("models:/patron@champion", registry.load, registry.resolve, check=mechanics_only)
     assert store.current is None
     first = store.reload()
     assert first.status == "reloaded" and store.current.version == "1"
@@ -59,7 +63,7 @@ def test_first_load_and_swap():
 
 def test_failed_load_keeps_previous_model_and_reports_it():
     registry = Registry()
-    store = ModelStore("models:/patron@champion", registry.load, registry.resolve)
+    store = ModelStore("models:/patron@champion", registry.load, registry.resolve, check=mechanics_only)
     store.reload()
     registry.version, registry.error = "2", RuntimeError("registry unreachable")
     outcome = store.reload()
@@ -74,14 +78,14 @@ def test_failed_load_keeps_previous_model_and_reports_it():
 def test_failure_before_any_model_leaves_store_empty():
     registry = Registry()
     registry.error = FileNotFoundError("no such model")
-    store = ModelStore("models:/nope@champion", registry.load)
+    store = ModelStore("models:/nope@champion", registry.load, check=mechanics_only)
     assert store.reload().status == "failed"
     assert store.current is None and "no such model" in store.last_error
 
 
 def test_unforced_reload_skips_loading_when_version_unchanged():
     registry = Registry()
-    store = ModelStore("models:/patron@champion", registry.load, registry.resolve)
+    store = ModelStore("models:/patron@champion", registry.load, registry.resolve, check=mechanics_only)
     store.reload()
     assert store.reload(force=False).status == "unchanged"
     assert registry.loads == 1
@@ -91,14 +95,14 @@ def test_unforced_reload_skips_loading_when_version_unchanged():
 
 
 def test_metadata_without_version_is_a_failed_load():
-    store = ModelStore("x", lambda uri: type("S", (), {"metadata": {}, "time_unit_days": 1})())
+    store = ModelStore("x", lambda uri: type("S", (), {"metadata": {}, "time_unit_days": 1})(), check=mechanics_only)
     outcome = store.reload()
     assert outcome.status == "failed" and "model_version" in outcome.error
 
 
 def test_concurrent_reloads_are_serialised_and_readers_never_see_none():
     registry = Registry()
-    store = ModelStore("m", registry.load, registry.resolve)
+    store = ModelStore("m", registry.load, registry.resolve, check=mechanics_only)
     store.reload()
     seen: list[str] = []
     stop = threading.Event()
@@ -120,7 +124,7 @@ def test_concurrent_reloads_are_serialised_and_readers_never_see_none():
 
 def test_on_reload_hook_sees_every_outcome():
     registry = Registry()
-    store = ModelStore("m", registry.load, registry.resolve)
+    store = ModelStore("m", registry.load, registry.resolve, check=mechanics_only)
     outcomes: list[str] = []
     store.on_reload = lambda outcome: outcomes.append(outcome.status)
     store.reload()

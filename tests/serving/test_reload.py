@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from serving_helpers import request_body
@@ -67,3 +68,33 @@ def test_polling_swaps_in_a_new_champion(make_client, settings, poll_registry):
     assert wait_for(lambda: client.get("/v1/model").json()["version"] == "2")
     assert client.get("/readyz").json()["model_version"] == "2"
     assert 'patron_model_info{model_name="patron-poll",model_version="2"} 1.0' in client.get("/metrics").text
+
+
+def test_a_model_that_cannot_score_never_goes_live(make_client, settings, registry, poll_registry, tmp_path):
+    """Issue 15.1: a champion whose scorer.json lists one churn feature too few is refused at reload."""
+    import json
+
+    import mlflow
+
+    client_ml, _ = poll_registry
+    app_settings = settings.model_copy(update={"model_uri": f"models:/{POLL_NAME}@champion"})
+    client = make_client(app_settings, loader=None, use_registry=True)
+    body = request_body(registry.transactions, [str(registry.transactions["customer_id"].iloc[0])], registry.as_of)
+    assert client.get("/v1/model").json()["version"] == "1"
+
+    champion = client_ml.get_model_version_by_alias("patron", "champion")
+    copy = Path(mlflow.artifacts.download_artifacts(champion.source, dst_path=str(tmp_path), tracking_uri=registry.tracking_uri))
+    config_file = copy / "artifacts" / "scorer" / "scorer.json"
+    config = json.loads(config_file.read_text())
+    config["churn_features"] = config["churn_features"][:-1]
+    config_file.write_text(json.dumps(config))
+    broken = client_ml.create_model_version(POLL_NAME, source=str(copy), run_id=champion.run_id)
+    client_ml.set_registered_model_alias(POLL_NAME, "champion", str(broken.version))
+
+    reloaded = client.post("/admin/reload", params={"force": True})
+    assert reloaded.status_code == 503 and reloaded.json()["status"] == "failed"
+    assert "cannot score" in reloaded.json()["error"]
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["model_version"] == "1"
+    scored = client.post("/v1/score", json=body)
+    assert scored.status_code == 200 and scored.json()["model"]["version"] == "1"
