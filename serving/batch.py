@@ -21,7 +21,7 @@ from core import defaults
 from core.errors import DataError
 from core.scores import scores_schema
 from features.validate import LoadResult
-from models.prediction import ScoredTransactions, as_of_timestamp, score_transactions
+from models.prediction import ScoredTransactions, as_of_timestamp, check_scorer, score_transactions
 from models.scorer import PatronScorer
 from serving.scores_file import tier_boundaries_metadata
 from targeting.tiers import BoundaryKey, tier_boundaries
@@ -312,4 +312,5 @@ def run_batch(
         raise
     except Exception as exc:  # MLflow's own errors: no such model, alias or store
         raise ModelError(f"cannot load model {model_uri} from {tracking_uri}: {exc}") from None
+    check_scorer(scorer)  # a model that cannot score writes nothing
     return score_file(transactions_path, out_path, scorer, as_of, **options)

@@ -147,3 +147,69 @@ def test_cli_errors_are_one_line(cli_env, registry, tmp_path):
     no_model = CliRunner().invoke(cli, [*base, "--as-of", "2011-01-01", "--model-uri", "models:/nope@champion"])
     assert no_model.exit_code == 1 and "cannot load model" in no_model.output
     assert not (tmp_path / "s.parquet").exists()
+
+
+# --- a killed or failed run leaves nothing half-written (issue 15.4, 15.5) ---------------------
+
+
+def test_a_killed_run_publishes_nothing_and_the_next_run_cleans_up(registry, tmp_path):
+    """kill -9 a real `patron score` while it writes: no scores, no rejects; the next run removes its debris."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    out = tmp_path / "scores.parquet"
+    env = {**os.environ, "PATRON_TRACKING_URI": registry.tracking_uri, "PATRON_MODEL_URI": registry.model_uri}
+    command = [str(Path(sys.executable).parent / "patron"), "score", "--transactions", str(registry.transactions_path)]
+    command += ["--as-of", str(registry.as_of.date()), "--out", str(out), "--chunk-size", "10"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen: list[str] = []
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline:
+        seen = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+        if seen:  # a temporary is being written: kill the run mid-write
+            os.kill(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.001)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL, (seen, process.stderr.read().decode()[-2000:])
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left and all(name.startswith(".") for name in left)  # debris only, nothing published
+    assert not out.exists() and not rejects_path_for(out).exists()
+
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.parquet", "scores.rejects.csv"]
+
+
+def test_published_files_get_the_umask_mode(registry, scorer, tmp_path):
+    """Issue 15.5: an API running as another user can read what the nightly job wrote."""
+    import os
+    import stat
+
+    for mask, mode in ((0o022, 0o644), (0o007, 0o660)):
+        out = tmp_path / f"scores-{mask:o}.parquet"
+        previous = os.umask(mask)
+        try:
+            score_file(registry.transactions_path, out, scorer, registry.as_of, progress=False)
+        finally:
+            os.umask(previous)
+        assert stat.S_IMODE(out.stat().st_mode) == mode
+        assert stat.S_IMODE(rejects_path_for(out).stat().st_mode) == mode
+
+
+def test_stale_temporaries_of_dead_runs_are_removed_and_live_ones_kept(registry, scorer, tmp_path):
+    import os
+
+    out = tmp_path / "scores.parquet"
+    dead = [tmp_path / ".scores.parquet.999999999.a1b2.tmp", tmp_path / ".scores.parquet.k3j4.tmp"]
+    dead.append(tmp_path / ".scores.rejects.csv.999999999.tmp.csv")
+    live = tmp_path / f".scores.parquet.{os.getppid()}.x9y8.tmp"  # a run in progress (our parent is alive)
+    for path in [*dead, live]:
+        path.write_bytes(b"partial")
+    score_file(registry.transactions_path, out, scorer, registry.as_of, progress=False)
+    assert not any(path.exists() for path in dead)
+    assert live.exists()
