@@ -42,9 +42,6 @@ def interval_column_names(quantity: str, level: float) -> tuple[str, str]:
     return f"{stem}_low{suffix}", f"{stem}_high{suffix}"
 
 
-INTERVAL_COLUMNS: tuple[str, ...] = tuple(
-    name for quantity in _STEMS for level in INTERVAL_LEVELS for name in interval_column_names(quantity, level)
-)
 
 
 def coverage_metric_name(quantity: str, level: float) -> str:
@@ -167,7 +164,7 @@ def prediction_intervals(
     params: Mapping[str, float],
     levels: Mapping[str, float] | None = None,
 ) -> dict[str, np.ndarray]:
-    """The interval columns (`INTERVAL_COLUMNS`) from the scorer's BTYD outputs.
+    """The interval columns (`core.scores.INTERVAL_SCORE_COLUMNS`) from the scorer's BTYD outputs.
 
     `outputs` holds `p_alive`, `expected_purchases_churn_horizon`, `expected_purchases_clv_horizon`,
     `expected_order_value` and `clv`; `levels` the calibrated central levels (nominal ones if None).
