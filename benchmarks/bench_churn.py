@@ -7,7 +7,7 @@ design (features at E-H, labels from (E-H, E]; training snapshots at E-2H, E-2H-
 `training.fit` builds the stacked, point-in-time training sets (BTYD outputs from the model fitted at
 the anchor, as `fit_parts` does) and the churn model (`churn_model` with config overrides, fitted with
 the validation split grouped by customer), `training.evaluate` computes the metrics and the baselines,
-`training.train.measure_btyd_menu` picks the BTYD model as `patron train` does.
+`training.menu.btyd_menu_choice` picks the BTYD model as `patron train` does.
 
 Variants, each adding one step to the one before:
 
@@ -58,8 +58,8 @@ from training.fit import (
     model_inputs,
     stacked_training_set,
 )
+from training.menu import btyd_menu_choice, inner_as_of
 from training.split import SNAPSHOT_COLUMN, OutOfTimePlan, plan_out_of_time, snapshot_dates
-from training.train import measure_btyd_menu
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ONLINE_RETAIL = REPO_ROOT.parent / "shared" / "data" / "online_retail" / "online_retail_2010-12_2011-12.csv.gz"
@@ -141,7 +141,7 @@ def prepare(transactions: pd.DataFrame, config: TrainingConfig) -> Prepared:
     h = config.churn_horizon_days
     plan = plan_out_of_time(transactions, h, config.churn_snapshots, config.snapshot_step_days)
     cache = FeatureCache(transactions, h, config.time_unit_days)
-    chosen = measure_btyd_menu(cache, plan, config).chosen
+    chosen = btyd_menu_choice(cache.get(inner_as_of(plan)), config)
     holdout, fitted = labelled_with_btyd(cache, plan.holdout_as_of, config, chosen)
     training = stacked_training_set(cache, plan.evaluation_snapshots, config, fitted)
     # The same design one horizon earlier: its "holdout" (E-2H, labels up to E-H) chooses the grid point.

@@ -35,12 +35,13 @@ from training.fit import (  # noqa: E402
     CHURN_MONOTONE,
     FeatureCache,
     TrainingConfig,
+    clv_model,
     model_inputs,
     stacked_training_set,
     value_model,
 )
+from training.menu import btyd_menu_choice, inner_as_of  # noqa: E402
 from training.split import SNAPSHOT_COLUMN, plan_out_of_time  # noqa: E402
-from training.train import measure_btyd_menu  # noqa: E402
 
 SIMPLE = ["frequency", "recency", "T", "monetary_value", "days_since_last", "order_count", "net_spend", "avg_order_value", "tenure_days"]
 
@@ -66,8 +67,8 @@ def bench(name: str) -> None:
     config = TrainingConfig(n_threads=1, churn_snapshots=6)
     plan = plan_out_of_time(transactions, config.churn_horizon_days, config.churn_snapshots, config.snapshot_step_days)
     cache = FeatureCache(transactions, config.churn_horizon_days, config.time_unit_days)
-    menu = measure_btyd_menu(cache, plan, config)
-    clv = menu.fitted[menu.chosen]
+    chosen = btyd_menu_choice(cache.get(inner_as_of(plan)), config)
+    clv = clv_model(config, chosen).fit(cache.get(plan.holdout_as_of))
     holdout = cache.get(plan.holdout_as_of)
     holdout = pd.concat([holdout, btyd_outputs(clv, holdout, config.churn_horizon_days, config.clv_horizon_days)], axis=1)
     stacked = stacked_training_set(cache, plan.evaluation_snapshots, config, clv)
@@ -95,7 +96,7 @@ def bench(name: str) -> None:
         prob = fit_and_score(train, holdout, columns, params, grouped)
         rows.append((label, churn_metrics(y, prob)))
     print(f"\n### {name}: holdout features at {plan.holdout_as_of.date()}, {len(holdout):,} customers, "
-          f"churn rate {y.mean():.3f}; BTYD model {menu.chosen}\n")
+          f"churn rate {y.mean():.3f}; BTYD model {chosen}\n")
     print("| variant | ROC-AUC | PR-AUC | lift@10% |")
     print("|---|---:|---:|---:|")
     for label, m in rows:
@@ -107,7 +108,7 @@ def bench(name: str) -> None:
     print("\n| value ranking | Spearman | normalized Gini | top-10% capture |")
     print("|---|---:|---:|---:|")
     for label, score in [
-        (f"BTYD ({menu.chosen}) x Gamma-Gamma CLV", holdout["clv"].to_numpy()),
+        (f"BTYD ({chosen}) x Gamma-Gamma CLV", holdout["clv"].to_numpy()),
         ("LightGBM regressor of holdout spend", regressor.predict(holdout[everything].astype(float))),
         ("past net spend", holdout["net_spend"].to_numpy()),
     ]:

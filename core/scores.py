@@ -7,6 +7,22 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+INTERVAL_SCORE_COLUMNS: tuple[str, ...] = (
+    "expected_purchases_low_80",
+    "expected_purchases_high_80",
+    "expected_purchases_low",
+    "expected_purchases_high",
+    "expected_spend_low_80",
+    "expected_spend_high_80",
+    "expected_spend_low",
+    "expected_spend_high",
+    "clv_low_80",
+    "clv_high_80",
+    "clv_low",
+    "clv_high",
+)
+"""Prediction intervals (`models.intervals`): purchases and spend over the churn horizon, CLV over its
+horizon; the plain names are the 90% interval, `_80` the 80% one."""
 SCORE_COLUMNS: tuple[str, ...] = (
     "customer_id",
     "as_of",
@@ -19,6 +35,7 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "expected_purchases_clv_horizon",
     "expected_order_value",
     "clv",
+    *INTERVAL_SCORE_COLUMNS,
     "value_score",
     "churn_probability",
     "churn_reason_1",

@@ -20,6 +20,7 @@ from core.scores import SCORE_COLUMNS
 from features.pipeline import MAY_BE_MISSING
 from models.churn import ChurnModel
 from models.clv import CLVModel
+from models.intervals import prediction_intervals
 from models.value import ValueModel
 from targeting.decide import OPTIONAL_COLUMNS as OPTIONAL_DECISION_INPUTS
 from targeting.decide import REQUIRED_COLUMNS as DECISION_INPUTS
@@ -282,6 +283,9 @@ class PatronScorer:
         reasons = self.churn_model.reasons(churn_x, top=3)
         # Columns of the features come first, so a model output of the same name replaces them.
         column = {**values, **outputs}
+        column.update(
+            prediction_intervals(outputs, values["frequency"], self.clv_model.params_, self.metadata.get("interval_levels"))
+        )
         inputs = {name: column[name] for name in DECISION_INPUTS if name in column}
         for name in OPTIONAL_DECISION_INPUTS:
             if name in frame.columns and name not in inputs:

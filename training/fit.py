@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core import defaults
 from core.errors import DataError
 from features import build_features
 from models.churn import ChurnModel
@@ -24,7 +25,6 @@ from training.split import SNAPSHOT_COLUMN, restrict_to, snapshot_dates
 logger = logging.getLogger(__name__)
 
 LABEL_COLUMNS = ("churned", "holdout_purchases", "holdout_net_spend")
-BTYD_MENU = ("bgnbd", "mbgnbd", "pareto")
 SMALL_FIT_ROWS = 100_000
 # Direction of a feature's effect on churn risk (+1 raises it, -1 lowers it), all else equal: a more
 # recent purchase, more recent orders or a higher P(alive), expected purchases or CLV never raise the
@@ -55,17 +55,17 @@ BOOSTING_PARAMS = {"learning_rate": 0.05, "num_leaves": 4, "min_child_samples": 
 class TrainingConfig:
     """Every value that shapes a training run (read from Settings by the entry point)."""
 
-    churn_horizon_days: int = 90
-    clv_horizon_days: int = 365
-    time_unit_days: int = 1
-    btyd_model: str = "auto"
-    penalizer_coef: float = 0.0
-    monthly_discount_rate: float = 0.01
-    margin_rate: float = 0.30
-    churn_snapshots: int = 4
-    snapshot_step_days: int = 30
-    seed: int = 42
-    n_threads: int = 2
+    churn_horizon_days: int = defaults.CHURN_HORIZON_DAYS
+    clv_horizon_days: int = defaults.CLV_HORIZON_DAYS
+    time_unit_days: int = defaults.TIME_UNIT_DAYS
+    btyd_model: str = defaults.BTYD_MODEL
+    penalizer_coef: float = defaults.PENALIZER_COEF
+    monthly_discount_rate: float = defaults.MONTHLY_DISCOUNT_RATE
+    margin_rate: float = defaults.MARGIN_RATE
+    churn_snapshots: int = defaults.CHURN_SNAPSHOTS
+    snapshot_step_days: int = defaults.SNAPSHOT_STEP_DAYS
+    seed: int = defaults.SEED
+    n_threads: int = defaults.N_THREADS
     churn_params: dict[str, Any] = field(default_factory=lambda: dict(BOOSTING_PARAMS))
     value_params: dict[str, Any] = field(default_factory=lambda: dict(BOOSTING_PARAMS))
 
@@ -242,22 +242,24 @@ def assemble_scorer(
     metadata: dict[str, Any],
 ) -> PatronScorer:
     """A PatronScorer from fitted parts, with tier cut-points learned on the anchor's value scores."""
-    scorer = PatronScorer(
-        clv_model=parts.clv_model,
-        churn_model=parts.churn_model,
-        policy=policy,
-        value_model=parts.value_model,
-        value_source=value_source,  # type: ignore[arg-type]
-        churn_horizon_days=config.churn_horizon_days,
-        clv_horizon_days=config.clv_horizon_days,
-        time_unit_days=config.time_unit_days,
-        churn_features=parts.columns,
-        value_features=parts.columns,
-        metadata=metadata,
-    )
-    value_score = scorer.model_outputs(parts.anchor_features)["value_score"].to_numpy(dtype=float)
-    scorer.cut_points = [float(c) for c in np.asarray(tier_cut_points(value_score, policy.tier_shares))]
-    return scorer
+    settings = {
+        "clv_model": parts.clv_model,
+        "churn_model": parts.churn_model,
+        "policy": policy,
+        "value_model": parts.value_model,
+        "value_source": value_source,
+        "churn_horizon_days": config.churn_horizon_days,
+        "clv_horizon_days": config.clv_horizon_days,
+        "time_unit_days": config.time_unit_days,
+        "churn_features": parts.columns,
+        "value_features": parts.columns,
+    }
+    # The cut points need the scorer's own value scores: a probe scorer computes them, and the
+    # scorer returned is built once, complete (never changed after construction).
+    probe = PatronScorer(**settings)
+    value_score = probe.model_outputs(parts.anchor_features)["value_score"].to_numpy(dtype=float)
+    cut_points = [float(c) for c in np.asarray(tier_cut_points(value_score, policy.tier_shares))]
+    return PatronScorer(**settings, cut_points=cut_points, metadata=metadata)
 
 
 def fit_scorer(
@@ -284,7 +286,11 @@ def fit_scorer(
         )
     snapshots = snapshot_dates(anchor, config.churn_horizon_days, config.churn_snapshots, config.snapshot_step_days, earliest)
     cache = FeatureCache(restrict_to(transactions, anchor), config.churn_horizon_days, config.time_unit_days)
-    model = btyd_model or ("bgnbd" if config.btyd_model == "auto" else config.btyd_model)
+    model = btyd_model or config.btyd_model
+    if model == "auto":
+        from training.menu import btyd_menu_choice  # the menu builds on this module's fitting steps
+
+        model = btyd_menu_choice(cache.get(anchor - pd.Timedelta(days=config.churn_horizon_days)), config)
     parts = fit_parts(cache, anchor, snapshots, config, model)
     info = {"data_end": anchor.date().isoformat(), "model_name": "", "model_version": "", **(metadata or {})}
     return assemble_scorer(parts, config, policy, value_source, info)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from models.intervals import INTERVAL_QUANTITIES, coverage_metric_name
 from training.evaluate import BASELINES, CHURN_METRICS, VALUE_METRICS
+from training.menu import CHURN_MENU, inner_as_of
 
 _BASELINE_LABELS = {"recency": "recency", "palive": "1-P(alive)", "rfm": "RFM score", "spend": "past spend"}
 
@@ -46,7 +48,20 @@ def format_report(result: Any) -> str:
     rows = [[name, *(_cell(m.get(f"{prefix}{name}")) for _, prefix in sources)] for name in VALUE_METRICS]
     out += _table(header, rows)
     out.append(f"value_score from: {result.value_source}")
-    out += ["", "BTYD menu (holdout)"]
+    out += ["", "prediction intervals: share of holdout customers inside (nominal 80% / 90%)"]
+    out += _table(
+        ["quantity", "80%", "90%"],
+        [
+            [q, _cell(m.get(coverage_metric_name(q, 0.80))), _cell(m.get(coverage_metric_name(q, 0.90)))]
+            for q in INTERVAL_QUANTITIES
+        ],
+    )
+    out += ["", f"choices on the inner holdout (features at {inner_as_of(plan).date()}, labels to {plan.holdout_as_of.date()}]"]
+    choice = result.choice
+    rows = [[level + (" *" if level == choice.churn_level else ""), _cell(m.get(f"inner_churn_{level}_auc"))] for level in CHURN_MENU]
+    out += _table(["churn model", "inner AUC"], rows)
+    out += [f"{what}: {reason}" for what, reason in choice.reasons.items()]
+    out += ["", "BTYD menu (inner holdout)"]
     rows = []
     for name in ("bgnbd", "mbgnbd", "pareto"):
         failure = result.params.get(f"btyd_{name}_failure")

@@ -3,10 +3,11 @@
 `train(transactions)` runs the whole pipeline of `patron train`:
 
 1. plan the out-of-time design (`training.split`) and fingerprint the data;
-2. fit each BTYD model of the menu on data up to E-H and measure it on (E-H, E]; `btyd_model="auto"`
-   keeps the one with the lowest holdout purchase MAE (near-ties: the best churn AUC of 1 - P(alive));
+2. choose on the inner holdout one horizon earlier (features at E-2H, labels (E-2H, E-H];
+   `training.menu`): the BTYD model, the churn model's regularisation, the value score's source and
+   the intervals' calibrated levels -- the reported holdout never takes part in a choice;
 3. fit the out-of-time scorer (BTYD up to E-H, churn and value models on snapshots E-2H, E-2H-step, ...)
-   and measure it and the baselines on the holdout; the better value ranking becomes `value_score`;
+   with those choices and measure it, its intervals' coverage and the baselines on the holdout;
 4. refit everything on all data up to E (the production scorer);
 5. log params, metrics, plots, fingerprint and versions to MLflow; log the production scorer as the
    pyfunc, register it with alias `candidate`, and run the promotion gate (`training.registry`).
@@ -26,26 +27,14 @@ import numpy as np
 import pandas as pd
 
 from core.errors import ModelError
-from models.clv import CLVModel
+from models.intervals import interval_coverage, prediction_intervals
 from models.scorer import PatronScorer
 from targeting.policy import TargetingPolicy
 from training import plots
-from training.evaluate import (
-    baseline_churn_scores,
-    btyd_metrics,
-    choose_value_source,
-    holdout_metrics,
-)
+from training.evaluate import baseline_churn_scores, holdout_metrics
 from training.fingerprint import data_fingerprint
-from training.fit import (
-    BTYD_MENU,
-    FeatureCache,
-    FittedParts,
-    TrainingConfig,
-    assemble_scorer,
-    clv_model,
-    fit_parts,
-)
+from training.fit import FeatureCache, FittedParts, TrainingConfig, assemble_scorer, fit_parts
+from training.menu import InnerChoice, choose_on_inner_holdout
 from training.registry import (
     CANDIDATE_ALIAS,
     EVALUATION_SCORER_PATH,
@@ -60,7 +49,6 @@ from training.split import OutOfTimePlan, plan_out_of_time, restrict_to
 logger = logging.getLogger(__name__)
 
 PACKAGES = ("patron", "mlflow", "lightgbm", "lifetimes", "scikit-learn", "pandas", "numpy", "scipy")
-MAE_TIE_TOLERANCE = 0.01
 MAX_PARAM_CHARS = 5000  # MLflow caps a param value at 6,000 characters
 HEADLINE_METRICS = ("churn_auc", "churn_pr_auc", "churn_lift_10", "clv_spearman", "value_spearman")
 
@@ -81,16 +69,7 @@ class TrainResult:
     scorer: PatronScorer
     btyd_model: str
     value_source: str
-
-
-@dataclass
-class MenuResult:
-    """The BTYD menu measured on the holdout: metrics, the chosen model and its fit at E-H."""
-
-    metrics: dict[str, float]
-    chosen: str
-    failures: dict[str, str]
-    fitted: dict[str, CLVModel]
+    choice: InnerChoice
 
 
 def package_versions() -> dict[str, str]:
@@ -102,50 +81,6 @@ def package_versions() -> dict[str, str]:
         except PackageNotFoundError:
             versions[package] = "not installed"
     return versions
-
-
-def choose_btyd_model(metrics: dict[str, float], names: list[str]) -> str:
-    """The menu model with the lowest holdout purchase MAE; near-ties go to the better churn AUC.
-
-    "Near" is within `MAE_TIE_TOLERANCE` (relative) of the best MAE: on Online Retail the three models
-    reach the same no-dropout limit and their MAEs differ in the ninth digit, while their P(alive)
-    rank churners very differently.
-    """
-    best = min(metrics[f"btyd_{n}_purchase_mae"] for n in names)
-    close = [n for n in names if metrics[f"btyd_{n}_purchase_mae"] <= best * (1 + MAE_TIE_TOLERANCE)]
-    return max(close, key=lambda n: (np.nan_to_num(metrics.get(f"btyd_{n}_churn_auc", 0.0)), -names.index(n)))
-
-
-def measure_btyd_menu(cache: FeatureCache, plan: OutOfTimePlan, config: TrainingConfig) -> MenuResult:
-    """Fit every BTYD model of the menu on data up to E-H; holdout purchase MAE and churn AUC of each."""
-    holdout = cache.get(plan.holdout_as_of)
-    metrics: dict[str, float] = {}
-    failures: dict[str, str] = {}
-    fitted_models: dict[str, CLVModel] = {}
-    for name in BTYD_MENU:
-        try:
-            fitted = clv_model(config, name).fit(holdout)
-        except Exception as exc:  # a menu entry that cannot be fitted is reported, not fatal
-            failures[name] = f"{type(exc).__name__}: {exc}"
-            logger.warning("BTYD model %s failed on the calibration data: %s", name, exc)
-            continue
-        if getattr(fitted, "model_", name) != name:
-            failures[name] = f"fell back to {fitted.model_}: {'; '.join(fitted.fallbacks_)}"
-            continue
-        fitted_models[name] = fitted
-        predicted = fitted.predict(holdout, horizon_days=config.churn_horizon_days)
-        metrics.update(
-            btyd_metrics(name, predicted["expected_purchases"].to_numpy(), predicted["p_alive"].to_numpy(), holdout)
-        )
-    fitted_names = [n for n in BTYD_MENU if f"btyd_{n}_purchase_mae" in metrics]
-    if config.btyd_model != "auto":
-        chosen = config.btyd_model
-    elif fitted_names:
-        chosen = choose_btyd_model(metrics, fitted_names)
-    else:
-        chosen = "bgnbd"  # every menu model fell back; let CLVModel's own fallbacks decide
-    logger.info("BTYD model: %s (menu: %s)", chosen, {n: metrics.get(f"btyd_{n}_purchase_mae") for n in BTYD_MENU})
-    return MenuResult(metrics, chosen, failures, fitted_models)
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, float]:
@@ -209,6 +144,64 @@ def _feature_importance(parts: FittedParts) -> pd.Series | None:
         return None
 
 
+def _design(
+    transactions: pd.DataFrame, config: TrainingConfig, as_of: str | pd.Timestamp | None
+) -> tuple[OutOfTimePlan, pd.DataFrame, dict[str, Any], FeatureCache, pd.DataFrame]:
+    """Step 1: the out-of-time plan, the data up to E, its fingerprint, the feature cache and the holdout."""
+    plan = plan_out_of_time(
+        transactions, config.churn_horizon_days, config.churn_snapshots, config.snapshot_step_days, as_of
+    )
+    transactions = restrict_to(transactions, plan.data_end)
+    fingerprint = data_fingerprint(transactions)
+    cache = FeatureCache(transactions, config.churn_horizon_days, config.time_unit_days)
+    holdout = cache.get(plan.holdout_as_of)
+    if holdout.empty:
+        raise ModelError(f"no customer has bought by the holdout date {plan.holdout_as_of.date()}")
+    return plan, transactions, fingerprint, cache, holdout
+
+
+@dataclass
+class Evaluation:
+    """The out-of-time scorer (fitted up to E-H), its outputs and metrics on the reported holdout."""
+
+    parts: FittedParts
+    components: pd.DataFrame
+    metrics: dict[str, float]
+    scorer: PatronScorer
+
+
+def _evaluate_out_of_time(
+    cache: FeatureCache,
+    plan: OutOfTimePlan,
+    holdout: pd.DataFrame,
+    config: TrainingConfig,
+    policy: TargetingPolicy,
+    choice: InnerChoice,
+    base_metadata: dict[str, Any],
+) -> Evaluation:
+    """Step 3: fit with the inner holdout's choices up to E-H; measure models, baselines and intervals on (E-H, E]."""
+    parts = fit_parts(cache, plan.holdout_as_of, plan.evaluation_snapshots, config, choice.btyd_model)
+    metadata = {**base_metadata, "data_end": plan.holdout_as_of.date().isoformat(), "role": "out-of-time evaluation"}
+    scorer = assemble_scorer(parts, config, policy, choice.value_source, metadata)
+    components = scorer.model_outputs(holdout)
+    metrics = holdout_metrics(components, holdout, parts.training_set)
+    metrics.update(choice.metrics)
+    metrics["value_spearman"] = metrics["regressor_clv_spearman" if choice.value_source == "regressor" else "clv_spearman"]
+    outputs = {c: components[c].to_numpy(dtype=float) for c in components.columns}
+    intervals = prediction_intervals(
+        outputs, holdout["frequency"].to_numpy(dtype=float), parts.clv_model.params_, choice.interval_levels
+    )
+    metrics.update(
+        interval_coverage(
+            intervals,
+            holdout["holdout_purchases"].to_numpy(dtype=float),
+            holdout["holdout_net_spend"].to_numpy(dtype=float),
+        )
+    )
+    metadata["metrics"] = {k: metrics[k] for k in HEADLINE_METRICS if k in metrics}
+    return Evaluation(parts, components, metrics, scorer)
+
+
 def train(
     transactions: pd.DataFrame,
     *,
@@ -241,49 +234,27 @@ def train(
     model_name = registered_model_name or settings.registered_model_name
     tracking_uri = configure_tracking(tracking_uri or settings.resolved_tracking_uri())
 
-    # 1. design and data
-    plan = plan_out_of_time(
-        transactions, config.churn_horizon_days, config.churn_snapshots, config.snapshot_step_days, as_of
-    )
-    transactions = restrict_to(transactions, plan.data_end)
-    fingerprint = data_fingerprint(transactions)
-    cache = FeatureCache(transactions, config.churn_horizon_days, config.time_unit_days)
-    holdout = cache.get(plan.holdout_as_of)
-    if holdout.empty:
-        raise ModelError(f"no customer has bought by the holdout date {plan.holdout_as_of.date()}")
-
-    # 2-3. out-of-time models and their measurement
-    menu = measure_btyd_menu(cache, plan, config)
-    evaluation_parts = fit_parts(
-        cache, plan.holdout_as_of, plan.evaluation_snapshots, config, menu.chosen, menu.fitted.get(menu.chosen)
-    )
-    probe = assemble_scorer(evaluation_parts, config, policy, "clv", {})
-    components = probe.model_outputs(holdout)
-    metrics = holdout_metrics(components, holdout, evaluation_parts.training_set)
-    metrics.update(menu.metrics)
-    value_source = choose_value_source(metrics)
-    metrics["value_spearman"] = metrics["regressor_clv_spearman" if value_source == "regressor" else "clv_spearman"]
-    trained_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    plan, transactions, fingerprint, cache, holdout = _design(transactions, config, as_of)
+    choice = choose_on_inner_holdout(cache, plan, config)
+    config = choice.config_for(config)
     base_metadata = {
-        "trained_at": trained_at,
+        "trained_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "model_name": model_name,
         "model_version": "",
-        "btyd_model": menu.chosen,
-        "value_source": value_source,
+        "btyd_model": choice.btyd_model,
+        "churn_model": choice.churn_level,
+        "value_source": choice.value_source,
+        "choice_reasons": choice.reasons,
+        "interval_levels": choice.interval_levels,
         "data_fingerprint": fingerprint,
         "plan": plan.to_dict(),
-        "metrics": {k: metrics[k] for k in HEADLINE_METRICS if k in metrics},
     }
-    evaluation_scorer = assemble_scorer(
-        evaluation_parts,
-        config,
-        policy,
-        value_source,
-        {**base_metadata, "data_end": plan.holdout_as_of.date().isoformat(), "role": "out-of-time evaluation"},
-    )
-
-    # 4. production refit on everything up to E
-    production_parts = fit_parts(cache, plan.data_end, plan.production_snapshots, config, menu.chosen)
+    evaluation = _evaluate_out_of_time(cache, plan, holdout, config, policy, choice, base_metadata)
+    metrics = evaluation.metrics
+    base_metadata["metrics"] = {k: metrics[k] for k in HEADLINE_METRICS if k in metrics}
+    value_source = choice.value_source
+    evaluation_parts, components, evaluation_scorer = evaluation.parts, evaluation.components, evaluation.scorer
+    production_parts = fit_parts(cache, plan.data_end, plan.production_snapshots, config, choice.btyd_model)
 
     # 5. tracking, registry, gate
     experiment_id = ensure_experiment(experiment, tracking_uri)
@@ -315,8 +286,11 @@ def train(
             "force_promote": force_promote,
             **{f"version_{k}": v for k, v in package_versions().items()},
         }
-        for name, reason in menu.failures.items():
+        for name, reason in choice.btyd_failures.items():
             params[f"btyd_{name}_failure"] = reason[:MAX_PARAM_CHARS]
+        params["churn_model"] = choice.churn_level
+        params.update({f"choice_{k}": v[:MAX_PARAM_CHARS] for k, v in choice.reasons.items()})
+        params.update({f"interval_level_{k}": v for k, v in choice.interval_levels.items()})
         mlflow.log_params(params)
         mlflow.log_metrics(_finite(metrics))
         mlflow.log_dict(fingerprint, "data_fingerprint.json")
@@ -373,6 +347,7 @@ def train(
         params=params,
         decision=decision,
         scorer=scorer,
-        btyd_model=menu.chosen,
+        btyd_model=choice.btyd_model,
         value_source=value_source,
+        choice=choice,
     )

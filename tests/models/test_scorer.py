@@ -148,6 +148,7 @@ def test_loading_a_folder_without_a_scorer_is_a_model_error(tmp_path):
 
 def _composed_scores(scorer: PatronScorer, features: pd.DataFrame, as_of: str) -> pd.DataFrame:
     """The scores table composed frame by frame from the public pieces (how `score` used to build it)."""
+    from models.intervals import prediction_intervals
     from models.scorer import btyd_outputs
     from targeting.decide import decide
 
@@ -163,6 +164,11 @@ def _composed_scores(scorer: PatronScorer, features: pd.DataFrame, as_of: str) -
     if scorer.value_model is not None:
         parts["regressor_value"] = scorer.value_model.predict(model_matrix(frame, parts, scorer.value_features))
     parts["value_score"] = parts["regressor_value"] if scorer.value_source == "regressor" else parts["clv"]
+    intervals = prediction_intervals(
+        {c: parts[c].to_numpy() for c in parts}, frame["frequency"].to_numpy(dtype=float), scorer.clv_model.params_,
+        scorer.metadata.get("interval_levels"),
+    )
+    parts = parts.assign(**intervals)
     reasons = scorer.churn_model.reasons(churn_x)
     passthrough = frame.drop(columns=[c for c in frame.columns if c in parts.columns])
     scores = pd.concat([passthrough, parts, reasons], axis=1).assign(as_of=pd.Timestamp(as_of))

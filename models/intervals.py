@@ -1,0 +1,210 @@
+"""Prediction intervals for a customer's purchases, spend and CLV: the customer's own randomness in
+closed form, the interval levels calibrated on an out-of-time holdout.
+
+The purchase count over a horizon t is a mixture: with probability 1 - P(alive) the customer has left
+and buys nothing; alive, the count is negative binomial with the shape of the posterior purchase rate,
+``r + x`` (Gamma(r, alpha) prior, x repeat purchases; Fader, Hardie & Lee 2005, eq. 7), and the BTYD
+model's own mean (which accounts for dropout inside the window). Spend is the sum of the orders: zero
+with the count's mass at zero, otherwise a Gamma matched to the compound mean and variance, where one
+order's value is Gamma-Gamma (Fader, Hardie & Lee 2005b) with the posterior of the customer's mean spend
+(shape ``q + p x``). The 12-month CLV interval scales the 12-month spend interval by the CLV's margin and
+discount (`clv * spend_quantile / expected_spend`).
+
+These closed forms cover the customer's randomness and the spread of their own rate and spend, but
+neither the uncertainty of the fitted parameters nor the misfit of the model: both are absorbed by
+calibration. `calibrate_levels` finds, per quantity and nominal level, the central level whose
+interval covers the nominal share of customers on the inner out-of-time holdout (features at E-2H,
+purchases in (E-2H, E-H]); the scorer keeps those levels, so the reported holdout (E-H, E] measures
+them honestly. Everything is vectorised over customers (`benchmarks/bench_intervals.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from scipy import stats
+
+INTERVAL_LEVELS = (0.80, 0.90)
+DEFAULT_INTERVAL_LEVEL = 0.90
+INTERVAL_QUANTITIES = ("purchases", "spend")
+# Column stems per quantity; the default level keeps the plain name, others carry `_<percent>`.
+_STEMS = {"purchases": "expected_purchases", "spend": "expected_spend", "clv": "clv"}
+_CALIBRATION_RANGE = (0.5, 0.999)
+_BISECTION_STEPS = 12
+_MIN_GG_SHAPE_EXCESS = 0.05  # q + p x - 2 must be > 0 for a finite variance of the mean order value
+
+
+def interval_column_names(quantity: str, level: float) -> tuple[str, str]:
+    """The low and high column names of an interval: `clv_low` at the default level, `clv_low_80` otherwise."""
+    suffix = "" if np.isclose(level, DEFAULT_INTERVAL_LEVEL) else f"_{round(level * 100)}"
+    stem = _STEMS[quantity]
+    return f"{stem}_low{suffix}", f"{stem}_high{suffix}"
+
+
+
+
+def coverage_metric_name(quantity: str, level: float) -> str:
+    """The MLflow metric of an interval's holdout coverage, e.g. `interval_coverage_purchases_90`."""
+    return f"interval_coverage_{quantity}_{round(level * 100)}"
+
+
+def purchase_distribution(
+    expected_purchases: np.ndarray, p_alive: np.ndarray, frequency: np.ndarray, r: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The alive count's negative binomial (shape n, success probability q) and P(alive), as arrays."""
+    p_alive = np.clip(np.asarray(p_alive, dtype=float), 1e-12, 1.0)
+    alive_mean = np.maximum(np.asarray(expected_purchases, dtype=float) / p_alive, 0.0)
+    shape = r + np.maximum(np.asarray(frequency, dtype=float), 0.0)
+    success = shape / (shape + alive_mean)
+    return shape, success, p_alive
+
+
+def purchase_quantiles(
+    expected_purchases: np.ndarray, p_alive: np.ndarray, frequency: np.ndarray, r: float, u: float
+) -> np.ndarray:
+    """The u-quantile of each customer's purchase count over the horizon of `expected_purchases`."""
+    shape, success, alive = purchase_distribution(expected_purchases, p_alive, frequency, r)
+    inner = np.clip((u - (1.0 - alive)) / alive, 0.0, 1.0)
+    quantile = stats.nbinom.ppf(inner, shape, success)
+    quantile = np.where(inner <= 0.0, 0.0, quantile)
+    return np.nan_to_num(quantile, nan=0.0, posinf=0.0)
+
+
+def _spend_moments(
+    expected_purchases: np.ndarray,
+    p_alive: np.ndarray,
+    frequency: np.ndarray,
+    order_value: np.ndarray,
+    params: Mapping[str, float],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """P(no spend), and the mean and variance of the spend of a customer who buys."""
+    shape, success, alive = purchase_distribution(expected_purchases, p_alive, frequency, params["r"])
+    alive_mean = shape * (1.0 - success) / success
+    alive_second = alive_mean + alive_mean**2 / shape + alive_mean**2
+    p_zero = (1.0 - alive) + alive * success**shape
+    buys = np.maximum(1.0 - p_zero, 1e-12)
+    n1 = alive * alive_mean / buys  # E[N | N > 0]
+    n2 = alive * alive_second / buys  # E[N^2 | N > 0]
+    mu = np.maximum(np.asarray(order_value, dtype=float), 0.0)
+    p, q = float(params["p"]), float(params["q"])
+    excess = np.maximum(q + p * np.maximum(np.asarray(frequency, dtype=float), 0.0) - 2.0, _MIN_GG_SHAPE_EXCESS)
+    # Given N orders: Var(S | N) = N mu^2 (Q-1) / (p (Q-2)) + N^2 mu^2 / (Q-2), with Q = q + p x.
+    mean = n1 * mu
+    variance = mu**2 * (n1 * (excess + 1.0) / (p * excess) + n2 / excess) + mu**2 * (n2 - n1**2)
+    return p_zero, mean, np.maximum(variance, 1e-12)
+
+
+def spend_quantiles(
+    expected_purchases: np.ndarray,
+    p_alive: np.ndarray,
+    frequency: np.ndarray,
+    order_value: np.ndarray,
+    params: Mapping[str, float],
+    u: float,
+) -> np.ndarray:
+    """The u-quantile of each customer's spend over the horizon of `expected_purchases`."""
+    p_zero, mean, variance = _spend_moments(expected_purchases, p_alive, frequency, order_value, params)
+    inner = np.clip((u - p_zero) / np.maximum(1.0 - p_zero, 1e-12), 0.0, 1.0)
+    shape = mean**2 / variance
+    quantile = stats.gamma.ppf(inner, shape, scale=variance / np.maximum(mean, 1e-12))
+    quantile = np.where((inner <= 0.0) | (mean <= 0.0), 0.0, quantile)
+    return np.nan_to_num(quantile, nan=0.0, posinf=0.0)
+
+
+def _bounds(level: float) -> tuple[float, float]:
+    return (1.0 - level) / 2.0, (1.0 + level) / 2.0
+
+
+def covered(actual: np.ndarray, low: np.ndarray, high: np.ndarray) -> float:
+    """Share of customers whose actual value lies in [low, high]."""
+    actual = np.asarray(actual, dtype=float)
+    return float(np.mean((actual >= low) & (actual <= high))) if len(actual) else float("nan")
+
+
+def calibrate_levels(
+    purchases: np.ndarray,
+    spend: np.ndarray,
+    expected_purchases: np.ndarray,
+    p_alive: np.ndarray,
+    frequency: np.ndarray,
+    order_value: np.ndarray,
+    params: Mapping[str, float],
+) -> dict[str, float]:
+    """Central levels whose intervals cover each nominal level's share of the given (inner holdout) customers.
+
+    Keys are `<quantity>_<percent>` (e.g. `spend_90`); the coverage grows with the level, so each is
+    found by bisection within (0.5, 0.999).
+    """
+    levels: dict[str, float] = {}
+    for quantity in INTERVAL_QUANTITIES:
+        actual = purchases if quantity == "purchases" else spend
+
+        def quantile(u: float, quantity: str = quantity) -> np.ndarray:
+            if quantity == "purchases":
+                return purchase_quantiles(expected_purchases, p_alive, frequency, params["r"], u)
+            return spend_quantiles(expected_purchases, p_alive, frequency, order_value, params, u)
+
+        for nominal in INTERVAL_LEVELS:
+            lo, hi = _CALIBRATION_RANGE
+            for _ in range(_BISECTION_STEPS):
+                mid = (lo + hi) / 2.0
+                low_u, high_u = _bounds(mid)
+                if covered(actual, quantile(low_u), quantile(high_u)) < nominal:
+                    lo = mid
+                else:
+                    hi = mid
+            levels[f"{quantity}_{round(nominal * 100)}"] = hi
+    return levels
+
+
+def prediction_intervals(
+    outputs: Mapping[str, np.ndarray],
+    frequency: np.ndarray,
+    params: Mapping[str, float],
+    levels: Mapping[str, float] | None = None,
+) -> dict[str, np.ndarray]:
+    """The interval columns (`core.scores.INTERVAL_SCORE_COLUMNS`) from the scorer's BTYD outputs.
+
+    `outputs` holds `p_alive`, `expected_purchases_churn_horizon`, `expected_purchases_clv_horizon`,
+    `expected_order_value` and `clv`; `levels` the calibrated central levels (nominal ones if None).
+    """
+    levels = dict(levels or {})
+    p_alive = outputs["p_alive"]
+    order_value = outputs["expected_order_value"]
+    clv = np.asarray(outputs["clv"], dtype=float)
+    clv_purchases = outputs["expected_purchases_clv_horizon"]
+    expected_clv_spend = np.asarray(clv_purchases, dtype=float) * np.maximum(order_value, 0.0)
+    clv_per_spend = np.divide(clv, expected_clv_spend, out=np.zeros_like(clv), where=expected_clv_spend > 0)
+    columns: dict[str, np.ndarray] = {}
+    for nominal in INTERVAL_LEVELS:
+        tag = round(nominal * 100)
+        for quantity in ("purchases", "spend", "clv"):
+            level = levels.get(f"{'purchases' if quantity == 'purchases' else 'spend'}_{tag}", nominal)
+            low_u, high_u = _bounds(level)
+            if quantity == "purchases":
+                ep = outputs["expected_purchases_churn_horizon"]
+                low = purchase_quantiles(ep, p_alive, frequency, params["r"], low_u)
+                high = purchase_quantiles(ep, p_alive, frequency, params["r"], high_u)
+            elif quantity == "spend":
+                ep = outputs["expected_purchases_churn_horizon"]
+                low = spend_quantiles(ep, p_alive, frequency, order_value, params, low_u)
+                high = spend_quantiles(ep, p_alive, frequency, order_value, params, high_u)
+            else:
+                low = clv_per_spend * spend_quantiles(clv_purchases, p_alive, frequency, order_value, params, low_u)
+                high = clv_per_spend * spend_quantiles(clv_purchases, p_alive, frequency, order_value, params, high_u)
+            low_name, high_name = interval_column_names(quantity, nominal)
+            columns[low_name], columns[high_name] = low, high
+    return columns
+
+
+def interval_coverage(
+    intervals: Mapping[str, np.ndarray], purchases: np.ndarray, spend: np.ndarray
+) -> dict[str, float]:
+    """Holdout coverage metrics (`interval_coverage_purchases_90`, ...) of the intervals of `prediction_intervals`."""
+    metrics: dict[str, float] = {}
+    for quantity, actual in (("purchases", purchases), ("spend", spend)):
+        for level in INTERVAL_LEVELS:
+            low, high = interval_column_names(quantity, level)
+            metrics[coverage_metric_name(quantity, level)] = covered(actual, intervals[low], intervals[high])
+    return metrics

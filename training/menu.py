@@ -1,0 +1,178 @@
+"""Choices made on the inner out-of-time holdout, never on the reported one.
+
+With data ending at E and churn horizon H, the reported holdout is features at E-H and labels in
+(E-H, E]. Every choice of a training run is made one horizon earlier: features at E-2H, labels in
+(E-2H, E-H], with models fitted on data up to E-2H only. There:
+
+- the BTYD model of `BTYD_MENU` with the lowest purchase MAE (near-ties: better churn AUC);
+- the churn model's regularisation level of `CHURN_MENU` with the best ROC-AUC;
+- the value score's source (BTYD CLV or the spend regressor) with the better Spearman;
+- the central levels of the prediction intervals (`models.intervals.calibrate_levels`).
+
+`btyd_model="auto"` means exactly this: the BTYD menu's best inner-holdout fit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.clv import MENU as BTYD_MENU
+from models.clv import CLVModel
+from models.intervals import calibrate_levels
+from models.scorer import btyd_outputs
+from training.evaluate import btyd_metrics, choose_value_source, churn_metrics, value_metrics
+from training.fit import (
+    BOOSTING_PARAMS,
+    FeatureCache,
+    TrainingConfig,
+    churn_model,
+    clv_model,
+    fit_parts,
+)
+from training.split import OutOfTimePlan, snapshot_dates
+
+logger = logging.getLogger(__name__)
+
+MAE_TIE_TOLERANCE = 0.01
+# LightGBM churn models from loose to strong regularisation; "default" is the recipe measured in
+# benchmarks/RESULTS.md. A small fixed menu: each level costs one churn fit on the inner snapshots.
+CHURN_MENU: dict[str, dict[str, Any]] = {
+    "lightgbm_loose": {**BOOSTING_PARAMS, "num_leaves": 15, "min_child_samples": 50, "reg_lambda": 1.0},
+    "lightgbm_default": dict(BOOSTING_PARAMS),
+    "lightgbm_strong": {**BOOSTING_PARAMS, "num_leaves": 4, "min_child_samples": 800, "reg_lambda": 50.0},
+}
+
+
+@dataclass
+class InnerChoice:
+    """What the inner holdout chose, its figures (`inner_*`, `btyd_*`) and why."""
+
+    btyd_model: str
+    churn_level: str
+    value_source: str
+    interval_levels: dict[str, float]
+    metrics: dict[str, float]
+    btyd_failures: dict[str, str] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    def config_for(self, config: TrainingConfig) -> TrainingConfig:
+        """The run's config with the chosen churn level (unless the caller fixed `churn_params`)."""
+        if config.churn_params != BOOSTING_PARAMS:
+            return config
+        return replace(config, churn_params=dict(CHURN_MENU[self.churn_level]))
+
+
+def inner_as_of(plan: OutOfTimePlan) -> pd.Timestamp:
+    """The inner holdout's as-of date, E-2H."""
+    return plan.holdout_as_of - pd.Timedelta(days=plan.horizon_days)
+
+
+def choose_btyd_model(metrics: dict[str, float], names: list[str]) -> str:
+    """The menu model with the lowest purchase MAE; near-ties go to the better churn AUC.
+
+    "Near" is within `MAE_TIE_TOLERANCE` (relative) of the best MAE: on Online Retail the three models
+    reach the same no-dropout limit and their MAEs differ in the ninth digit, while their P(alive)
+    rank churners very differently.
+    """
+    best = min(metrics[f"btyd_{n}_purchase_mae"] for n in names)
+    close = [n for n in names if metrics[f"btyd_{n}_purchase_mae"] <= best * (1 + MAE_TIE_TOLERANCE)]
+    return max(close, key=lambda n: (np.nan_to_num(metrics.get(f"btyd_{n}_churn_auc", 0.0)), -names.index(n)))
+
+
+def measure_btyd_menu(
+    features: pd.DataFrame, config: TrainingConfig
+) -> tuple[dict[str, float], dict[str, CLVModel], dict[str, str]]:
+    """Fit every BTYD model of the menu on labelled features; purchase MAE and churn AUC of each."""
+    metrics: dict[str, float] = {}
+    failures: dict[str, str] = {}
+    fitted_models: dict[str, CLVModel] = {}
+    for name in BTYD_MENU:
+        try:
+            fitted = clv_model(config, name).fit(features)
+        except Exception as exc:  # a menu entry that cannot be fitted is reported, not fatal
+            failures[name] = f"{type(exc).__name__}: {exc}"
+            logger.warning("BTYD model %s failed on the inner calibration data: %s", name, exc)
+            continue
+        if fitted.model_ != name:
+            failures[name] = f"fell back to {fitted.model_}: {'; '.join(fitted.fallbacks_)}"
+            continue
+        fitted_models[name] = fitted
+        predicted = fitted.predict(features, horizon_days=config.churn_horizon_days)
+        metrics.update(
+            btyd_metrics(name, predicted["expected_purchases"].to_numpy(), predicted["p_alive"].to_numpy(), features)
+        )
+    return metrics, fitted_models, failures
+
+
+def btyd_menu_choice(features: pd.DataFrame, config: TrainingConfig) -> str:
+    """What `btyd_model="auto"` means: the menu's best fit on these labelled features (bgnbd if none fits)."""
+    metrics, fitted, _ = measure_btyd_menu(features, config)
+    names = [n for n in BTYD_MENU if n in fitted]
+    return choose_btyd_model(metrics, names) if names else "bgnbd"
+
+
+def choose_on_inner_holdout(cache: FeatureCache, plan: OutOfTimePlan, config: TrainingConfig) -> InnerChoice:
+    """Every choice of a run, made on features at E-2H with labels (E-2H, E-H] (see the module docstring)."""
+    anchor = inner_as_of(plan)
+    inner = cache.get(anchor)
+    metrics, fitted, failures = measure_btyd_menu(inner, config)
+    names = [n for n in BTYD_MENU if n in fitted]
+    if config.btyd_model != "auto":
+        btyd = config.btyd_model
+        btyd_reason = "fixed by the btyd_model setting"
+    elif names:
+        btyd = choose_btyd_model(metrics, names)
+        btyd_reason = f"lowest inner-holdout purchase MAE ({metrics[f'btyd_{btyd}_purchase_mae']:.4f})"
+    else:
+        btyd, btyd_reason = "bgnbd", "every menu model fell back; CLVModel's own fallbacks decide"
+    earliest = plan.data_start + pd.Timedelta(days=plan.horizon_days)
+    snapshots = snapshot_dates(anchor, plan.horizon_days, config.churn_snapshots, config.snapshot_step_days, earliest)
+    parts = fit_parts(cache, anchor, snapshots, config, btyd, fitted.get(btyd))
+    x = parts.training_set[parts.columns].astype(float)
+    y = parts.training_set["churned"].to_numpy(dtype=int)
+    groups = parts.training_set["customer_id"].to_numpy()
+    btyd_inner = btyd_outputs(parts.clv_model, inner, config.churn_horizon_days, config.clv_horizon_days)
+    inner_x = pd.concat([inner.drop(columns=btyd_inner.columns, errors="ignore"), btyd_inner], axis=1)
+    inner_x = inner_x[parts.columns].astype(float)
+    inner_y = inner["churned"].to_numpy(dtype=int)
+
+    fixed_churn = config.churn_params != BOOSTING_PARAMS
+    for level, params in CHURN_MENU.items():
+        if fixed_churn and level != "lightgbm_default":
+            continue
+        model = parts.churn_model if level == "lightgbm_default" else None
+        if model is None:
+            model = churn_model(replace(config, churn_params=dict(params)), parts.columns, len(x)).fit(x, y, groups=groups)
+        metrics[f"inner_churn_{level}_auc"] = churn_metrics(inner_y, model.predict_proba(inner_x))["churn_auc"]
+    levels = [level for level in CHURN_MENU if f"inner_churn_{level}_auc" in metrics]
+    churn_level = max(levels, key=lambda level: metrics[f"inner_churn_{level}_auc"])
+    churn_reason = (
+        "fixed by churn_params" if fixed_churn else f"best inner-holdout AUC ({metrics[f'inner_churn_{churn_level}_auc']:.4f})"
+    )
+
+    spend = inner["holdout_net_spend"].to_numpy(dtype=float)
+    value = {**value_metrics(spend, btyd_inner["clv"].to_numpy(dtype=float))}
+    value.update(value_metrics(spend, parts.value_model.predict(inner_x), prefix="regressor_"))
+    metrics.update({f"inner_{k}": v for k, v in value.items()})
+    value_source = choose_value_source(value)
+    metrics["inner_value_spearman"] = value["regressor_clv_spearman" if value_source == "regressor" else "clv_spearman"]
+    value_reason = f"better inner-holdout Spearman ({metrics['inner_value_spearman']:.4f})"
+
+    interval_levels = calibrate_levels(
+        inner["holdout_purchases"].to_numpy(dtype=float),
+        spend,
+        btyd_inner["expected_purchases_churn_horizon"].to_numpy(dtype=float),
+        btyd_inner["p_alive"].to_numpy(dtype=float),
+        inner["frequency"].to_numpy(dtype=float),
+        btyd_inner["expected_order_value"].to_numpy(dtype=float),
+        parts.clv_model.params_,
+    )
+    reasons = {"btyd_model": btyd_reason, "churn_model": churn_reason, "value_source": value_reason}
+    logger.info("inner holdout at %s chose %s, %s, %s", anchor.date(), btyd, churn_level, value_source)
+    return InnerChoice(btyd, churn_level, value_source, interval_levels, metrics, failures, reasons)
+
