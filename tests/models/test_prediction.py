@@ -70,7 +70,7 @@ def test_rejected_rows_come_back_with_their_reasons_and_never_raise(scorer):
             "timestamp": ["2023-05-01", "2023-05-01", "2023-06-01", "2023-06-02", "not a date"],
             "amount": [10.0, 10.0, 0.0, 5.0, 4.0],
         }
-    )
+    ).assign(category="books", discount=0.0, promo=False, cost=3.0)  # the fields the model's features need
     scored = score_transactions(rows, scorer, AS_OF)
     assert scored.scores["customer_id"].tolist() == ["a"]
     assert scored.rejects[["row", "reason"]].values.tolist() == [
