@@ -222,3 +222,41 @@ def overall_metrics(report: CampaignReport, campaign_id: str) -> dict[str, float
         return {}
     values = row.iloc[0].drop(["campaign_id", "value_tier", "lifecycle_stage", "send_date", "window_end", "note"])
     return {str(k): float(v) for k, v in values.items() if pd.notna(v)}
+
+
+REPORT_SHOWN = (
+    "campaign_id",
+    "value_tier",
+    "lifecycle_stage",
+    "customers_treatment",
+    "customers_control",
+    "conversion_treatment",
+    "conversion_control",
+    "incremental_conversion",
+    "incremental_conversion_low",
+    "incremental_conversion_high",
+    "incremental_profit",
+    "expected_incremental_profit",
+    "realized_roi",
+)
+"""Columns of the printed report (the CSV has all of REPORT_COLUMNS)."""
+
+
+def report_lines(report: CampaignReport) -> list[str]:
+    """The report as printed: the problems, the table, one line per campaign; DataError when nothing was measured."""
+    if report.table.empty:
+        raise DataError(report.problems[0] if len(report.problems) == 1 else "no campaign could be measured: " + "; ".join(report.problems))
+    table = report.table[list(REPORT_SHOWN)].to_string(index=False, float_format=lambda v: f"{v:,.4f}")
+    overall = report.table[report.table["value_tier"] == ALL]
+    totals = [
+        f"campaign {c}: incremental profit {p:,.2f} [{lo:,.2f}, {hi:,.2f}] (90%), planner expected {e:,.2f}"
+        for c, p, lo, hi, e in zip(
+            overall["campaign_id"],
+            overall["incremental_profit"],
+            overall["incremental_profit_low"],
+            overall["incremental_profit_high"],
+            overall["expected_incremental_profit"],
+            strict=True,
+        )
+    ]
+    return [*report.problems, table, *totals]

@@ -17,15 +17,13 @@ its 90% interval is the posterior mean +- z * posterior sd. Stages no campaign r
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from core import defaults
 from core.errors import DataError
-from jobs.campaign_report import CampaignReport, read_assignments, report_campaigns, campaign_outcomes
+from jobs.campaign_report import CampaignReport, campaign_outcomes, report_campaigns
 from targeting.control import TREATMENT
 from targeting.policy import STAGES, TargetingPolicy
 
@@ -53,6 +51,10 @@ class LearnedUplift:
     policy: TargetingPolicy
     table: pd.DataFrame
     problems: list[str]
+
+    def lines(self) -> list[str]:
+        """What the CLI prints: the campaigns left out, then the uplift table."""
+        return [*self.problems, self.table.to_string(index=False, float_format=lambda v: f"{v:.4f}")]
 
 
 def stage_estimates(outcomes: pd.DataFrame, policy: TargetingPolicy) -> pd.DataFrame:
@@ -107,15 +109,13 @@ def shrink(estimates: pd.DataFrame, policy: TargetingPolicy, confidence: float =
 
 
 def learn_uplift(
-    assignment_frames: Sequence[pd.DataFrame],
+    assignments: pd.DataFrame,
     transactions: pd.DataFrame,
     policy: TargetingPolicy,
     window_days: int = defaults.CAMPAIGN_WINDOW_DAYS,
 ) -> LearnedUplift:
-    """The policy with uplift learned from the campaigns whose windows have ended in `transactions`."""
-    if not assignment_frames:
-        raise DataError("--campaigns needs at least one assignment file")
-    assignments = pd.concat([read_assignments(frame) for frame in assignment_frames], ignore_index=True)
+    """The policy with uplift learned from the campaigns (assignments validated by `read_assignments`) whose
+    windows have ended in `transactions`."""
     report: CampaignReport = report_campaigns(
         assignments, transactions, margin_rate=policy.margin_rate, contact_costs=policy.contact_costs, window_days=window_days, detail=False
     )
