@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 TIERS = ("diamond", "gold", "silver", "regular")
 STAGES = ("new", "active", "sleeping", "at_risk", "lost")
 EMAIL = "email"
+MEASURED = "measured"
+DEFAULT = "default"
 
 def codes_of(values: Any, vocabulary: Sequence[str]) -> np.ndarray:
     """Positions of `values` in `vocabulary` (-1 where not in it); integer arrays are taken as codes already."""
@@ -224,6 +226,13 @@ class TargetingPolicy:
     def channels(self) -> list[str]:
         """The channels, cheapest first (ties by name), so the first is the default."""
         return sorted(self.contact_costs, key=lambda c: (self.contact_costs[c], c))
+
+    def uplift_sources(self) -> dict[str, dict[str, float | str]]:
+        """Uplift per stage and its source: `measured` on past campaigns, or `default`."""
+        return {
+            stage: {"uplift": self.uplift[stage], "source": MEASURED if stage in self.measured_uplift else DEFAULT}
+            for stage in STAGES
+        }
 
     @classmethod
     def from_settings(cls, settings: Any) -> TargetingPolicy:

@@ -25,7 +25,7 @@ from core import defaults
 from core.errors import DataError
 from jobs.campaign_report import CampaignReport, campaign_outcomes, report_campaigns
 from targeting.control import TREATMENT
-from targeting.policy import STAGES, TargetingPolicy
+from targeting.policy import DEFAULT, MEASURED, STAGES, TargetingPolicy
 
 UPLIFT_TABLE_COLUMNS = (
     "lifecycle_stage",
@@ -40,8 +40,6 @@ UPLIFT_TABLE_COLUMNS = (
     "learned_high",
     "source",
 )
-MEASURED = "measured"
-DEFAULT = "default"
 
 
 @dataclasses.dataclass
@@ -131,10 +129,7 @@ def learn_uplift(
 
 
 def log_uplift(policy: TargetingPolicy) -> None:
-    """Log the policy's uplift per stage and whether each is measured or a default, on the active MLflow run."""
+    """Log the policy's uplift per stage and its source (measured or default) on the active MLflow run."""
     import mlflow
 
-    mlflow.log_dict(
-        {stage: {"uplift": policy.uplift[stage], "source": MEASURED if stage in policy.measured_uplift else DEFAULT} for stage in STAGES},
-        "uplift.json",
-    )
+    mlflow.log_dict(policy.uplift_sources(), "uplift.json")
