@@ -12,7 +12,13 @@ import pandas as pd
 
 from core.errors import DataError
 from features.io import read_table, write_table
-from jobs.campaign_ledger import LedgerEntry, find_campaign, list_campaigns, log_report, record_campaign
+from jobs.campaign_ledger import (
+    LedgerEntry,
+    find_campaign,
+    list_campaigns,
+    log_report,
+    record_campaign,
+)
 from jobs.campaign_report import CampaignReport, overall_metrics, read_assignments, report_campaigns
 from targeting.campaign import CampaignResult, select_campaign
 from targeting.policy import TargetingPolicy

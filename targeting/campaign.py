@@ -42,11 +42,11 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DataError
+from targeting.control import CONTROL, TREATMENT, control_mask
 from targeting.decide import EXCLUDE_REASONS, NO_POSITIVE_PROFIT, customer_ids
 from targeting.lifecycle import STAGE_NAMES
 from targeting.policy import STAGES, TIERS, TargetingPolicy, codes_of, labels, labels_from_arrow
 from targeting.tiers import TIER_NAMES
-from targeting.control import CONTROL, TREATMENT, control_mask
 from targeting.winback import NO_ACTION, NO_CHANNEL, contact_spend, retained_value, retention_part
 
 OVER_BUDGET = "over_budget"

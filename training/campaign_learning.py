@@ -17,6 +17,7 @@ its 90% interval is the posterior mean +- z * posterior sd. Stages no campaign r
 from __future__ import annotations
 
 import dataclasses
+
 import numpy as np
 import pandas as pd
 from scipy import stats

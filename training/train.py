@@ -29,8 +29,8 @@ from core.errors import ModelError
 from models.clv import CLVModel
 from models.scorer import PatronScorer
 from targeting.policy import TargetingPolicy
-from training.campaign_learning import log_uplift
 from training import plots
+from training.campaign_learning import log_uplift
 from training.evaluate import (
     baseline_churn_scores,
     btyd_metrics,

@@ -5,7 +5,13 @@ import pandas as pd
 import pytest
 
 from core.errors import DataError
-from jobs.campaign_report import ALL, REPORT_COLUMNS, read_assignments, report_campaigns, report_lines
+from jobs.campaign_report import (
+    ALL,
+    REPORT_COLUMNS,
+    read_assignments,
+    report_campaigns,
+    report_lines,
+)
 from targeting.policy import TargetingPolicy
 
 POLICY = TargetingPolicy()

@@ -2,10 +2,10 @@
 
 import pandas as pd
 import pytest
+from score_frames import make_scores
 from typer.testing import CliRunner
 
 from patron.cli import app
-from score_frames import make_scores
 from patron.settings import get_settings
 from targeting.decide import decide
 from targeting.policy import TargetingPolicy

@@ -7,13 +7,13 @@ from hypothesis import strategies as st
 
 from targeting.policy import STAGES, TIERS, TargetingPolicy
 from targeting.winback import (
-    best_channel,
-    channel_profits,
     ACTION_NAMES,
     action_codes,
+    best_channel,
+    channel_profits,
     contact_spend,
-    retention_part,
     retained_value,
+    retention_part,
     size_incentives,
 )
 
