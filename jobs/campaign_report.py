@@ -73,7 +73,8 @@ class CampaignReport:
 
 
 def read_assignments(frame: pd.DataFrame, send_date: str | None = None) -> pd.DataFrame:
-    """An assignment file validated: required columns, known groups, one send date per campaign."""
+    """An assignment file validated: required columns, known groups, one send date per campaign
+    (`send_date` given: that date for every row)."""
     frame = frame.copy()
     if send_date is not None:
         frame["send_date"] = send_date

@@ -97,6 +97,7 @@ def run_report(
     assignments: str | None = None,
     campaign_id: str | None = None,
     out: str | Path | None = None,
+    send_date: str | None = None,
     seed: int,
 ) -> CampaignReport:
     """The report of an assignment file or a ledger campaign; written to `out`, logged on the ledger run."""
@@ -106,7 +107,7 @@ def run_report(
     path = entry.assignments if entry is not None else assignments
     if not path or not Path(path).exists():
         raise DataError(f"assignment file not found: {path!r}")
-    frame = read_assignments(read_table(path))
+    frame = read_assignments(read_table(path), send_date=send_date)
     if entry is not None:
         frame = frame[frame["campaign_id"] == entry.campaign_id]
     report = report_campaigns(

@@ -368,6 +368,9 @@ def campaign_report_command(
         int | None, typer.Option(help="Days after the send date counted (default: settings campaign_window_days, 30).", min=1)
     ] = None,
     out: Annotated[str | None, typer.Option(help="Write the report as CSV (or Parquet) here.")] = None,
+    send_date: Annotated[
+        str | None, typer.Option(help="Send date, YYYY-MM-DD, for lists without a send_date column (`patron score`, the API).")
+    ] = None,
     mapping: MapOption = None,
     sep: SepOption = None,
     date_format: DateFormatOption = None,
@@ -390,6 +393,7 @@ def campaign_report_command(
             assignments=assignments,
             campaign_id=campaign,
             out=out,
+            send_date=send_date,
             seed=settings.seed,
         )
         for line in report_lines(report):

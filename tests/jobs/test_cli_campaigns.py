@@ -99,3 +99,18 @@ def test_empty_ledger_says_so():
 @pytest.fixture(scope="module")
 def scores_factory_jobs():
     return make_scores(400, seed=2)
+
+
+def test_a_list_without_send_date_takes_the_option(generated, tmp_path):
+    log, assignments, _ = generated
+    frame = pd.read_csv(assignments)
+    one = frame[frame["campaign_id"] == frame["campaign_id"].iloc[0]]
+    bare = tmp_path / "bare.csv"
+    one.drop(columns=["send_date"]).to_csv(bare, index=False)
+    refused = runner.invoke(app, ["campaign-report", "--assignments", str(bare), "--transactions", str(log)])
+    assert refused.exit_code != 0 and "send_date" in refused.output
+    given = runner.invoke(
+        app, ["campaign-report", "--assignments", str(bare), "--transactions", str(log), "--send-date", str(one["send_date"].iloc[0])]
+    )
+    assert given.exit_code == 0, given.output
+    assert f"campaign {one['campaign_id'].iloc[0]}: incremental profit" in given.output
