@@ -22,7 +22,7 @@ demo: $(STAMP)
 style: $(STAMP)
 	$(BIN)/ruff check patron core features models training targeting serving jobs tests benchmarks notebooks
 
-BENCHMARKS := bench_features bench_clv bench_training bench_churn bench_targeting bench_batch bench_api
+BENCHMARKS := bench_features bench_clv bench_training bench_churn bench_targeting bench_campaigns bench_batch bench_api
 
 bench: $(STAMP)
 	for b in $(BENCHMARKS); do echo "== $$b"; $(BIN)/python benchmarks/$$b.py || exit 1; done

@@ -34,7 +34,17 @@ SLEEPING_DAYS = 180
 AT_RISK_DAYS = 365
 RETURN_HANDLING_COST = 5.0
 SERVICE_COST_PER_ORDER = 1.0
-RESPONSE_RATES = MappingProxyType({"new": 0.65, "active": 0.65, "sleeping": 0.30, "at_risk": 0.20, "lost": 0.08})
+# Uplift: the increase in P(purchase within the campaign window) a contact causes, by stage (email).
+# Conservative, anchored on the MineThatData e-mail experiment (Hillstrom 2008: 64,000 customers who
+# bought in the last 12 months; two-week conversion 0.57% without e-mail, 1.25% / 0.88% with the men's /
+# women's e-mail, i.e. +0.68 / +0.31 points): about one point over a 30-day window, less for lapsed stages.
+UPLIFT = MappingProxyType({"new": 0.010, "active": 0.010, "sleeping": 0.008, "at_risk": 0.006, "lost": 0.003})
+# P(purchase within the window without any contact), by stage: who redeems an incentive anyway.
+BASE_CONVERSION = MappingProxyType({"new": 0.10, "active": 0.15, "sleeping": 0.05, "at_risk": 0.02, "lost": 0.005})
+CONTROL_SHARE = 0.10
+CAMPAIGN_WINDOW_DAYS = 30
+CAMPAIGN_CONFIDENCE = 0.90
+CAMPAIGN_EXPERIMENT_NAME = "patron-campaigns"
 CONTACT_COSTS = MappingProxyType({"email": 0.05, "sms": 0.15, "mail": 1.20})
 COUPON_SHARES = MappingProxyType({"new": 0.0, "active": 0.0, "sleeping": 0.05, "at_risk": 0.10, "lost": 0.15})
 MAX_INCENTIVE_SHARE = 0.20

@@ -109,32 +109,62 @@ def generate_transactions(
         raise ValueError(f"n_customers must be at least 1, got {n_customers}")
     params = params or GeneratorParams()
     rng = np.random.default_rng(seed)
+    period = _period(start, end)
+    people = _draw_customers(rng, n_customers, params)
+    orders = _draw_order_times(rng, people, period)
+    details = _draw_order_details(rng, people, orders, params)
+    returns = _draw_returns(rng, people, orders, period)
+    transactions = _log_frame(people, orders, details, returns, period)
+    return SyntheticData(transactions=transactions, customers=_truth(people, orders, params))
+
+
+@dataclass(frozen=True)
+class _Period:
+    start_ns: int
+    end_ns: int
+    span_days: float
+
+
+def _period(start: str, end: str) -> _Period:
+    """The log's first and last instant (whole days) and its length in days."""
     start_ns = pd.Timestamp(start).normalize().as_unit("ns").value
     end_ns = pd.Timestamp(end).normalize().as_unit("ns").value + NS_PER_DAY - NS_PER_SECOND
     span_days = (end_ns - start_ns) / NS_PER_DAY
     if span_days < 30:
         raise ValueError(f"the period {start} .. {end} must cover at least 30 days")
+    return _Period(start_ns, end_ns, span_days)
 
-    n = n_customers
+
+def _draw_customers(rng: np.random.Generator, n: int, params: GeneratorParams) -> dict[str, np.ndarray]:
+    """Per-customer traits: purchase rate, dropout, spend, returns, promotion affinity, category, channel."""
     rate = rng.gamma(params.r, 1.0 / params.alpha, n)
     dropout = rng.beta(params.a, params.b, n)
     nu = rng.gamma(params.q, 1.0 / params.v, n)
-    mean_order = params.p / nu
     heavy = rng.random(n) < params.heavy_returner_share
     return_propensity = np.where(heavy, rng.beta(8.0, 4.0, n), rng.beta(1.0, 14.0, n))
-    promo_affinity = rng.beta(2.0, 8.0, n)
-    preferred = rng.integers(0, len(CATEGORIES), n)
-    channel = rng.choice(len(CHANNELS), n, p=CHANNEL_SHARES)
+    return {
+        "rate": rate,
+        "dropout": dropout,
+        "nu": nu,
+        "mean_order": params.p / nu,
+        "heavy": heavy,
+        "return_propensity": return_propensity,
+        "promo_affinity": rng.beta(2.0, 8.0, n),
+        "preferred": rng.integers(0, len(CATEGORIES), n),
+        "channel": rng.choice(len(CHANNELS), n, p=CHANNEL_SHARES),
+    }
 
+
+def _draw_order_times(rng: np.random.Generator, people: dict[str, np.ndarray], period: _Period) -> dict[str, np.ndarray]:
+    """Order instants in (customer, time) order: each customer's first purchase, then its kept repeats."""
+    n = people["rate"].size
     # First purchase (in days from the start) over the first two thirds of the period.
-    first = rng.random(n) * (2.0 * span_days / 3.0)
-    window = span_days - first
-    arrivals = rng.poisson(np.minimum(rate * window, MAX_EXPECTED_REPEATS))
-    lifetime_purchases = rng.geometric(dropout)
+    first = rng.random(n) * (2.0 * period.span_days / 3.0)
+    window = period.span_days - first
+    arrivals = rng.poisson(np.minimum(people["rate"] * window, MAX_EXPECTED_REPEATS))
+    lifetime_purchases = rng.geometric(people["dropout"])
     repeats = np.minimum(arrivals, lifetime_purchases)
-    died = lifetime_purchases <= arrivals
 
-    # Orders in (customer, time) order: each customer's first purchase, then its kept repeats.
     per_customer = 1 + repeats
     n_orders = int(per_customer.sum())
     owner = np.repeat(np.arange(n), per_customer)
@@ -148,39 +178,69 @@ def generate_transactions(
     # Uniform order statistics: S_j / S_{K+1}, with S_{K+1} = S_M + Gamma(K + 1 - M).
     total = cumulative[group_start + repeats] + rng.standard_gamma(arrivals + 1 - repeats)
     offset_days = window[owner] * cumulative / total[owner]
-    order_ns = start_ns + ((first[owner] + offset_days) * NS_PER_DAY).astype(np.int64)
+    order_ns = period.start_ns + ((first[owner] + offset_days) * NS_PER_DAY).astype(np.int64)
     # Whole seconds, like a shop's clock; keeps the merge key below exact.
-    order_ns = np.minimum(order_ns, end_ns) // NS_PER_SECOND * NS_PER_SECOND
+    order_ns = np.minimum(order_ns, period.end_ns) // NS_PER_SECOND * NS_PER_SECOND
+    return {
+        "owner": owner,
+        "order_ns": order_ns,
+        "group_start": group_start,
+        "per_customer": per_customer,
+        "repeats": repeats,
+        "died": lifetime_purchases <= arrivals,
+    }
 
-    value = np.round(np.maximum(rng.gamma(params.p, 1.0 / nu[owner]), 0.5), 2)
-    promo = rng.random(n_orders) < promo_affinity[owner]
+
+def _draw_order_details(
+    rng: np.random.Generator, people: dict[str, np.ndarray], orders: dict[str, np.ndarray], params: GeneratorParams
+) -> dict[str, np.ndarray]:
+    """Per order: value, promotion and discount, category, quantity, cost and its number for the customer."""
+    owner = orders["owner"]
+    n_orders = owner.size
+    value = np.round(np.maximum(rng.gamma(params.p, 1.0 / people["nu"][owner]), 0.5), 2)
+    promo = rng.random(n_orders) < people["promo_affinity"][owner]
     discount = np.round(np.where(promo, value * params.promo_discount / (1 - params.promo_discount), 0.0), 2)
-    category = np.where(rng.random(n_orders) < 0.6, preferred[owner], rng.integers(0, len(CATEGORIES), n_orders))
+    category = np.where(rng.random(n_orders) < 0.6, people["preferred"][owner], rng.integers(0, len(CATEGORIES), n_orders))
     quantity = rng.integers(1, 4, n_orders).astype(float)
     cost = np.round(value * (1.0 - params.margin_rate) * rng.uniform(0.9, 1.1, n_orders), 2)
     # The customer's n-th order is `<customer_id>-<n>`: unique, increasing with time per customer.
-    order_number = np.arange(1, n_orders + 1) - np.repeat(group_start, per_customer)
+    order_number = np.arange(1, n_orders + 1) - np.repeat(orders["group_start"], orders["per_customer"])
+    return {"value": value, "promo": promo, "discount": discount, "category": category, "quantity": quantity, "cost": cost, "order_number": order_number}
 
-    returned = rng.random(n_orders) < return_propensity[owner]
-    return_ns = order_ns + rng.integers(2 * 86_400, 30 * 86_400, n_orders) * NS_PER_SECOND
-    returned &= return_ns <= end_ns
-    ret = np.flatnonzero(returned)
 
+def _draw_returns(rng: np.random.Generator, people: dict[str, np.ndarray], orders: dict[str, np.ndarray], period: _Period) -> dict[str, np.ndarray]:
+    """Orders returned in full, 2 to 30 days later (within the period): positions and return instants."""
+    owner, order_ns = orders["owner"], orders["order_ns"]
+    returned = rng.random(owner.size) < people["return_propensity"][owner]
+    return_ns = order_ns + rng.integers(2 * 86_400, 30 * 86_400, owner.size) * NS_PER_SECOND
+    returned &= return_ns <= period.end_ns
+    return {"return_ns": return_ns, "ret": np.flatnonzero(returned)}
+
+
+def _log_frame(
+    people: dict[str, np.ndarray], orders: dict[str, np.ndarray], details: dict[str, np.ndarray], returns: dict[str, np.ndarray], period: _Period
+) -> pd.DataFrame:
+    """Orders and returns merged into one log in (customer, time) order, in the contract's columns."""
+    owner, order_ns = orders["owner"], orders["order_ns"]
+    return_ns, ret = returns["return_ns"], returns["ret"]
+    n_orders = owner.size
     # Merge the returns into (customer, time) order: two sorted runs, so a stable sort is a merge.
-    seconds = (np.concatenate([order_ns, return_ns[ret]]) - start_ns) // NS_PER_SECOND
-    span_seconds = int((end_ns - start_ns) // NS_PER_SECOND) + 1
+    seconds = (np.concatenate([order_ns, return_ns[ret]]) - period.start_ns) // NS_PER_SECOND
+    span_seconds = int((period.end_ns - period.start_ns) // NS_PER_SECOND) + 1
     key = np.concatenate([owner, owner[ret]]).astype(np.int64) * span_seconds + seconds
     rows = np.argsort(key, kind="stable")
     source = np.concatenate([np.arange(n_orders), ret])[rows]
     is_return = rows >= n_orders
     sign = np.where(is_return, -1.0, 1.0)
     row_owner = owner[source]
-    customer_ids = _zero_padded("C", np.arange(1, n + 1))
+    customer_ids = _zero_padded("C", np.arange(1, people["rate"].size + 1))
     row_customer = customer_ids.take(pa.array(row_owner))
+    order_number = details["order_number"]
     width = len(str(int(order_number.max())))
     suffixes = pa.array([f"-{i:0{width}d}" for i in range(10**width)])
     order_id = pc.binary_join_element_wise(row_customer, suffixes.take(pa.array(order_number[source])), "")
-    transactions = pd.DataFrame(
+    value, quantity = details["value"], details["quantity"]
+    return pd.DataFrame(
         {
             "customer_id": pd.array(row_customer, dtype="str"),
             "timestamp": np.where(is_return, return_ns[source], order_ns[source]).astype("datetime64[ns]"),
@@ -189,40 +249,46 @@ def generate_transactions(
             "order_id": pd.array(order_id, dtype="str"),
             "quantity": quantity[source],
             "unit_price": np.round(value[source] / quantity[source], 4),
-            "category": _strings(pa.array(CATEGORIES), category[source]),
-            "channel": _strings(pa.array(CHANNELS), channel[row_owner]),
-            "discount": np.where(is_return, 0.0, discount[source]),
-            "cost": sign * cost[source],
-            "promo": promo[source] & ~is_return,
+            "category": _strings(pa.array(CATEGORIES), details["category"][source]),
+            "channel": _strings(pa.array(CHANNELS), people["channel"][row_owner]),
+            "discount": np.where(is_return, 0.0, details["discount"][source]),
+            "cost": sign * details["cost"][source],
+            "promo": details["promo"][source] & ~is_return,
         }
     )
 
-    dropout_ns = order_ns[group_start + repeats]
+
+def _truth(people: dict[str, np.ndarray], orders: dict[str, np.ndarray], params: GeneratorParams) -> pd.DataFrame:
+    """The ground-truth customer table (see `SyntheticData.customers`)."""
+    n = people["rate"].size
+    group_start, repeats = orders["group_start"], orders["repeats"]
+    dropout_ns = orders["order_ns"][group_start + repeats]
+    return_propensity = people["return_propensity"]
     profit_per_order = (
-        params.margin_rate * mean_order * (1.0 - return_propensity)
+        params.margin_rate * people["mean_order"] * (1.0 - return_propensity)
         - params.service_cost_per_order
         - return_propensity * params.return_handling_cost
     )
-    customers = pd.DataFrame(
+    customer_ids = _zero_padded("C", np.arange(1, n + 1))
+    return pd.DataFrame(
         {
-            "lambda_": rate,
-            "p_dropout": dropout,
+            "lambda_": people["rate"],
+            "p_dropout": people["dropout"],
             "gg_p": np.full(n, params.p),
-            "nu": nu,
-            "mean_order_value": mean_order,
+            "nu": people["nu"],
+            "mean_order_value": people["mean_order"],
             "return_propensity": return_propensity,
-            "heavy_returner": heavy,
-            "promo_affinity": promo_affinity,
-            "channel": _strings(pa.array(CHANNELS), channel),
-            "first_purchase": order_ns[group_start].astype("datetime64[ns]"),
-            "dropout_time": pd.to_datetime(np.where(died, dropout_ns, np.iinfo(np.int64).min).astype("datetime64[ns]")),
+            "heavy_returner": people["heavy"],
+            "promo_affinity": people["promo_affinity"],
+            "channel": _strings(pa.array(CHANNELS), people["channel"]),
+            "first_purchase": orders["order_ns"][group_start].astype("datetime64[ns]"),
+            "dropout_time": pd.to_datetime(np.where(orders["died"], dropout_ns, np.iinfo(np.int64).min).astype("datetime64[ns]")),
             "repeat_purchases": repeats.astype(np.int64),
             "profit_per_order": profit_per_order,
             "unprofitable": profit_per_order < 0,
         },
         index=pd.Index(pd.array(customer_ids, dtype="str"), name="customer_id"),
     )
-    return SyntheticData(transactions=transactions, customers=customers)
 
 
 def _zero_padded(prefix: str, numbers: np.ndarray) -> pa.Array:

@@ -73,6 +73,7 @@ def _show(echo: Echo, title: str, table: pd.DataFrame) -> None:
 def run_demo(settings: Any, out_dir: str | Path, *, echo: Echo = print, budget: float | None = None) -> DemoResult:
     """Run the main job end to end on CDNOW and print every step's result; outputs go to `out_dir`."""
     from features import load_transactions
+    from jobs.campaign_demo import show_campaign_loop
     from serving.batch import score_file
     from serving.model_store import mlflow_scorer_loader
     from training.registry import champion_version
@@ -126,9 +127,11 @@ def run_demo(settings: Any, out_dir: str | Path, *, echo: Echo = print, budget: 
     _show(echo, "not contacted, by reason", campaign.excluded)
     roi = campaign.expected_profit / campaign.spend if campaign.spend > 0 else np.nan
     echo(
-        f"campaign: {len(campaign.selected):,} customers, spend {campaign.spend:,.2f}, "
+        f"campaign: {len(campaign.treatment):,} customers contacted, {len(campaign.control):,} held back as control, spend {campaign.spend:,.2f}, "
         f"expected incremental profit {campaign.expected_profit:,.2f} (ROI {roi:.2f})"
     )
+
+    show_campaign_loop(settings, out_dir, echo)
 
     echo("")
     echo("== outputs")

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from features.validate import LoadResult
+    from targeting.policy import TargetingPolicy
 
 app = typer.Typer(
     name="patron",
@@ -174,23 +175,45 @@ def generate_command(
     truth: Annotated[
         str | None, typer.Option(help="Ground-truth customer table (default: <out stem>.truth.parquet).")
     ] = None,
+    campaigns: Annotated[int, typer.Option(help="Also simulate this many past campaigns with control groups.", min=0)] = 0,
+    campaigns_out: Annotated[
+        str | None, typer.Option(help="Assignment file of the simulated campaigns, with true_uplift (CSV or Parquet).")
+    ] = None,
+    window_days: Annotated[
+        int | None, typer.Option(help="Campaign window in days (default: settings campaign_window_days, 30).", min=1)
+    ] = None,
+    control_share: Annotated[
+        float | None, typer.Option(help="Control share of the simulated campaigns (default: settings control_share).", min=0, max=0.99)
+    ] = None,
 ) -> None:
     """Write a synthetic transaction log from the BG/NBD + Gamma-Gamma process, with its ground truth."""
     with user_errors():
-        from pathlib import Path
+        from jobs.generate import generate_job
 
-        from features.io import write_table
-        from features.synthetic import generate_transactions
+        if (campaigns > 0) != (campaigns_out is not None):
+            raise typer.BadParameter("--campaigns K and --campaigns-out FILE go together")
+        settings = get_settings()
+        for line in generate_job(
+            customers,
+            out,
+            seed=settings.seed if seed is None else seed,
+            start=start,
+            end=end,
+            truth=truth,
+            campaigns=campaigns,
+            campaigns_out=campaigns_out,
+            window_days=window_days or settings.campaign_window_days,
+            control_share=settings.control_share if control_share is None else control_share,
+            policy=_policy(settings),
+        ):
+            echo(line)
 
-        data = generate_transactions(customers, seed=get_settings().seed if seed is None else seed, start=start, end=end)
-        log_path = write_table(data.transactions, out)
-        path = Path(out)
-        truth_path = write_table(
-            data.customers, truth or path.with_name(f"{path.name.split('.')[0]}.truth.parquet"), index=True
-        )
-        echo(f"transactions: {len(data.transactions):,} rows -> {log_path}")
-        echo(f"ground truth: {len(data.customers):,} customers -> {truth_path}")
-        echo(f"unprofitable customers (truth): {data.customers['unprofitable'].mean():.1%}")
+
+def _policy(settings: Settings) -> TargetingPolicy:
+    """The targeting policy of the settings."""
+    from targeting.policy import TargetingPolicy
+
+    return TargetingPolicy.from_settings(settings)
 
 
 @app.command("score")
@@ -279,33 +302,104 @@ def campaign_command(
     budget: Annotated[
         float | None, typer.Option(help="Money budget of the campaign (default: settings campaign_budget).")
     ] = None,
+    campaign_id: Annotated[str | None, typer.Option(help="Campaign id (default: from the scores and budget).")] = None,
+    control_share: Annotated[
+        float | None, typer.Option(help="Share held back as control group (default: settings control_share, 0.1).", min=0, max=0.99)
+    ] = None,
+    send_date: Annotated[str | None, typer.Option(help="Send date, YYYY-MM-DD (default: today).")] = None,
 ) -> None:
-    """Choose whom to contact under a budget; print the summary by tier and stage and the exclusions."""
+    """Choose whom to contact under a budget, hold back a control group, record the campaign in the ledger."""
     with user_errors():
         import math
 
-        from features.io import write_table
-        from targeting.campaign import select_campaign
+        from jobs.campaigns import plan_campaign
         from targeting.decide import ensure_decisions
-        from targeting.policy import TargetingPolicy
 
         settings = get_settings()
         budget = settings.campaign_budget if budget is None else budget
         if not (math.isfinite(budget) and budget >= 0):
             raise ValueError(f"--budget must be a finite amount >= 0, got {budget}")
-        policy = TargetingPolicy.from_settings(settings)
+        policy = _policy(settings)
         # scores from `patron score` carry the decisions; a bare model output gets them here
         decisions = ensure_decisions(_read_scores_table(scores), policy)
-        result = select_campaign(decisions, budget, policy)
-        write_table(result.selected, out)
+        planned = plan_campaign(
+            decisions,
+            budget,
+            policy,
+            out,
+            tracking_uri=settings.resolved_tracking_uri(),
+            experiment=settings.campaign_experiment_name,
+            campaign_id=campaign_id,
+            control_share=control_share,
+            send_date=send_date,
+        )
+        result = planned.result
         echo(result.summary.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
         echo()
         echo(result.excluded.to_string(index=False))
         echo()
         echo(
-            f"campaign: {len(result.selected)} customers, spend {result.spend:,.2f} of {budget:,.2f}, "
-            f"expected incremental profit {result.expected_profit:,.2f} -> {out}"
+            f"campaign {result.campaign_id}: {len(result.treatment)} customers contacted, {len(result.control)} held back "
+            f"as control, spend {result.spend:,.2f} of {budget:,.2f}, expected incremental profit "
+            f"{result.expected_profit:,.2f} -> {planned.path} (ledger run {planned.run_id})"
         )
+
+
+@app.command("campaigns")
+def campaigns_command() -> None:
+    """List the recorded campaigns (the ledger: MLflow experiment patron-campaigns), newest first."""
+    with user_errors():
+        from jobs.campaign_ledger import list_campaigns
+
+        settings = get_settings()
+        ledger = list_campaigns(settings.resolved_tracking_uri(), settings.campaign_experiment_name)
+        if ledger.empty:
+            echo("no campaigns recorded yet: `patron campaign` records each campaign it plans")
+            return
+        echo(ledger.drop(columns=["run_id"]).to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
+
+
+@app.command("campaign-report")
+def campaign_report_command(
+    transactions: Annotated[str, typer.Option(help="Transaction log covering the campaign window (CSV, Parquet, ...).")],
+    assignments: Annotated[str | None, typer.Option(help="Campaign list with campaign_id, group, send_date.")] = None,
+    campaign: Annotated[str | None, typer.Option(help="A campaign id from the ledger (`patron campaigns`).")] = None,
+    window_days: Annotated[
+        int | None, typer.Option(help="Days after the send date counted (default: settings campaign_window_days, 30).", min=1)
+    ] = None,
+    out: Annotated[str | None, typer.Option(help="Write the report as CSV (or Parquet) here.")] = None,
+    send_date: Annotated[
+        str | None, typer.Option(help="Send date, YYYY-MM-DD, for lists without a send_date column (`patron score`, the API).")
+    ] = None,
+    mapping: MapOption = None,
+    sep: SepOption = None,
+    date_format: DateFormatOption = None,
+) -> None:
+    """Measure campaigns against their control groups: incremental conversion and profit with 90% intervals."""
+    with user_errors():
+        from jobs.campaign_report import report_lines
+        from jobs.campaigns import run_report
+
+        settings = get_settings()
+        if (assignments is None) == (campaign is None):
+            raise typer.BadParameter("give exactly one of --assignments FILE or --campaign ID")
+        loaded = load_and_report(transactions, settings, mapping, sep, date_format)
+        report = run_report(
+            loaded.transactions,
+            _policy(settings),
+            tracking_uri=settings.resolved_tracking_uri(),
+            experiment=settings.campaign_experiment_name,
+            window_days=window_days or settings.campaign_window_days,
+            assignments=assignments,
+            campaign_id=campaign,
+            out=out,
+            send_date=send_date,
+            seed=settings.seed,
+        )
+        for line in report_lines(report):
+            echo(line)
+        if out is not None:
+            echo(f"report -> {out}")
 
 
 @app.command("train")
@@ -325,6 +419,10 @@ def train_command(
         bool, typer.Option("--force-promote", help="Make the new model champion even if the gate says no.")
     ] = False,
     rejects: Annotated[str, typer.Option(help="Where to write the rejected rows with their reason.")] = "train.rejects.csv",
+    campaigns: Annotated[
+        list[str] | None,
+        typer.Option(help="Assignment files of past campaigns (repeat the option), or `ledger`: learn uplift from them."),
+    ] = None,
 ) -> None:
     """Train, evaluate out of time against baselines, log to MLflow, register and gate a new model."""
     with user_errors():
@@ -337,9 +435,18 @@ def train_command(
         if len(loaded.rejects):
             written = write_table(loaded.rejects, rejects)
             echo(f"rejects: {len(loaded.rejects):,} rows with their reason -> {written}")
+        policy = None
+        if campaigns:
+            from jobs.campaigns import learn_from_campaigns
+
+            learned = learn_from_campaigns(campaigns, loaded.transactions, settings)
+            for line in learned.lines():
+                echo(line)
+            policy = learned.policy
         result = train(
             loaded.transactions,
             settings=settings,
+            policy=policy,
             as_of=as_of,
             churn_horizon_days=churn_horizon_days,
             experiment=experiment,

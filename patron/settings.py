@@ -98,9 +98,22 @@ class Settings(BaseSettings):
     at_risk_days: int = Field(defaults.AT_RISK_DAYS, description="At risk: up to this many days; beyond is lost.")
     return_handling_cost: float = Field(defaults.RETURN_HANDLING_COST, ge=0, description="Handling cost per returned order.")
     service_cost_per_order: float = Field(defaults.SERVICE_COST_PER_ORDER, ge=0, description="Service cost per order.")
-    response_rates: Annotated[dict[str, float], NoDecode] = Field(
-        default_factory=lambda: dict(defaults.RESPONSE_RATES),
-        description="Response rate of a contact by lifecycle stage.",
+    uplift: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=lambda: dict(defaults.UPLIFT),
+        description="Increase in P(purchase within the campaign window) an email contact causes, by lifecycle stage.",
+    )
+    base_conversion: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=lambda: dict(defaults.BASE_CONVERSION),
+        description="P(purchase within the campaign window) without contact, by lifecycle stage.",
+    )
+    control_share: float = Field(
+        defaults.CONTROL_SHARE, ge=0, lt=1, description="Share of a campaign's selected customers held back as a control group."
+    )
+    campaign_window_days: int = Field(
+        defaults.CAMPAIGN_WINDOW_DAYS, ge=1, description="Days after the send date a campaign's purchases are counted."
+    )
+    campaign_experiment_name: str = Field(
+        defaults.CAMPAIGN_EXPERIMENT_NAME, description="MLflow experiment of the campaign ledger."
     )
     contact_costs: Annotated[dict[str, float], NoDecode] = Field(
         default_factory=lambda: dict(defaults.CONTACT_COSTS),
@@ -160,7 +173,8 @@ class Settings(BaseSettings):
         return _split_mapping(value)
 
     @field_validator(
-        "response_rates",
+        "uplift",
+        "base_conversion",
         "contact_costs",
         "coupon_shares",
         "channel_response_lift",

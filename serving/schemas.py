@@ -196,6 +196,12 @@ class CampaignRequest(BaseModel):
     customer_ids: list[str] | None = Field(
         default=None, description="Customers to consider, looked up in the batch scores file."
     )
+    campaign_id: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Campaign id; seeds the control group (default: from the rows and budget)."
+    )
+    control_share: float | None = Field(
+        default=None, ge=0, lt=1, allow_inf_nan=False, description="Share of the selected held back as control (default: PATRON_CONTROL_SHARE)."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> CampaignRequest:
@@ -208,6 +214,7 @@ class CampaignResponse(BaseModel):
     """The customers selected under the budget, the summary by tier and stage, the exclusions."""
 
     budget: float
+    campaign_id: str = ""
     selected: list[dict[str, Any]]
     summary: list[dict[str, Any]]
     excluded: list[dict[str, Any]]
@@ -225,6 +232,9 @@ class ModelInfo(BaseModel):
     trained_at: str | None = None
     data_fingerprint: Any = None
     metrics: dict[str, float] = Field(default_factory=dict)
+    uplift: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Uplift per lifecycle stage and its source: measured on past campaigns, or default."
+    )
     loaded_at: dt.datetime
 
 

@@ -2,7 +2,7 @@
 
 Spend of a contact (what the budget pays for) is its expected cost:
 
-    spend = contact_costs[channel] + P(response) * incentive,   P(response) = min(1, rate[stage] * lift[channel])
+    spend = contact_costs[channel] + P(redeem | contacted) * incentive      (targeting/winback.py)
 
 the same costs `winback_profit` already nets out, so `expected_profit` is profit after spend and
 `expected_roi = expected_profit / spend`.
@@ -20,11 +20,20 @@ Every customer is accounted for: the selected ones, plus the `excluded` table co
 reason: the decisions' `exclude_reason` (`negative_net_value`, `recent_purchase`, `no_positive_profit`),
 `over_budget` for candidates the budget did not reach, and `unspecified` for rows marked excluded with
 a reason this version does not know. All five rows are always listed.
+
+Control group: every campaign holds back `control_share` of its selected customers (targeting/control.py:
+stratified by value tier x lifecycle stage, reproducible for a campaign id and customer id). The knapsack
+is filled to `budget / (1 - control_share)`, the control group is drawn among the picks, and the treatment
+group is trimmed (last picks first) until its spend fits the budget: the budget is spent on the treatment
+group only. Control rows are listed with `group == "control"`, action and channel "none", no incentive,
+spend 0 and expected profit 0, and are counted in the summary's `control` column; the campaign report
+(jobs/campaign_report.py) compares the two groups after the send date.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -33,11 +42,12 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DataError
+from targeting.control import CONTROL, TREATMENT, control_mask
 from targeting.decide import EXCLUDE_REASONS, NO_POSITIVE_PROFIT, customer_ids
 from targeting.lifecycle import STAGE_NAMES
 from targeting.policy import STAGES, TIERS, TargetingPolicy, codes_of, labels, labels_from_arrow
 from targeting.tiers import TIER_NAMES
-from targeting.winback import NO_CHANNEL, contact_spend
+from targeting.winback import NO_ACTION, NO_CHANNEL, contact_spend, retained_value, retention_part
 
 OVER_BUDGET = "over_budget"
 UNSPECIFIED = "unspecified"
@@ -61,12 +71,16 @@ SELECTED_COLUMNS = [
     "spend",
     "value_tier",
     "lifecycle_stage",
+    "campaign_id",
+    "group",
+    "expected_window_profit",
 ]
 SUMMARY_COLUMNS = [
     "value_tier",
     "lifecycle_stage",
     "candidates",
     "customers",
+    "control",
     "spend",
     "expected_incremental_profit",
     "expected_roi",
@@ -95,6 +109,18 @@ class CampaignResult:
     summary: pd.DataFrame
     excluded: pd.DataFrame
     budget: float
+    campaign_id: str = ""
+    control_share: float = 0.0
+
+    @property
+    def treatment(self) -> pd.DataFrame:
+        """The contacted customers."""
+        return self.selected[self.selected["group"] == TREATMENT]
+
+    @property
+    def control(self) -> pd.DataFrame:
+        """The customers held back, not contacted."""
+        return self.selected[self.selected["group"] == CONTROL]
 
     @property
     def spend(self) -> float:
@@ -246,8 +272,10 @@ def _reason_text(stage: np.ndarray, tier: np.ndarray, profit: np.ndarray, spend:
     return labels_from_arrow(text)
 
 
-def _summary(tier: np.ndarray, stage: np.ndarray, candidate: np.ndarray, chosen: np.ndarray, spend: np.ndarray, profit: np.ndarray) -> pd.DataFrame:
-    """Candidates, selected customers, spend, profit and ROI per value tier x lifecycle stage."""
+def _summary(
+    tier: np.ndarray, stage: np.ndarray, candidate: np.ndarray, chosen: np.ndarray, held: np.ndarray, spend: np.ndarray, profit: np.ndarray
+) -> pd.DataFrame:
+    """Candidates, contacted and control customers, spend, profit and ROI per value tier x lifecycle stage."""
     cell = tier.astype(np.int64) * len(STAGES) + stage
     size = len(TIERS) * len(STAGES)
 
@@ -262,6 +290,7 @@ def _summary(tier: np.ndarray, stage: np.ndarray, candidate: np.ndarray, chosen:
             "lifecycle_stage": np.tile(STAGE_NAMES, len(TIERS)),
             "candidates": total(candidate.astype(float)).astype(np.int64),
             "customers": total(chosen.astype(float)).astype(np.int64),
+            "control": total(held.astype(float)).astype(np.int64),
             "spend": spent,
             "expected_incremental_profit": gained,
             "expected_roi": np.divide(gained, spent, out=np.zeros(size), where=spent > 0),
@@ -278,81 +307,173 @@ def _vocabulary_codes(column: pd.Series, vocabulary: tuple[str, ...], name: str)
     return codes
 
 
-def select_campaign(
-    decisions: pd.DataFrame,
-    budget: float,
-    policy: TargetingPolicy | None = None,
-) -> CampaignResult:
-    """Choose the customers to contact under `budget`.
-
-    `policy` gives the contact costs and response rates behind each contact's spend; default
-    `TargetingPolicy()`. Pass the policy the decisions were made with (the model's) so spend matches.
-    """
-    _check(decisions, budget)
-    budget = float(budget)
-    policy = policy or TargetingPolicy()
+def _campaign_inputs(decisions: pd.DataFrame, policy: TargetingPolicy) -> dict[str, np.ndarray]:
+    """Codes, money and flags per customer that selection works on (validated)."""
     tier = _vocabulary_codes(decisions["value_tier"], TIERS, "value_tier")
     stage = _vocabulary_codes(decisions["lifecycle_stage"], STAGES, "lifecycle_stage")
-    incentive = pd.to_numeric(decisions["incentive"], errors="coerce").to_numpy(dtype=float, na_value=0.0)
-    incentive = np.nan_to_num(incentive)
-    profit = pd.to_numeric(decisions["winback_profit"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    incentive = np.nan_to_num(_floats(decisions, "incentive", 0.0))
+    profit = _floats(decisions, "winback_profit", np.nan)
     excluded = _flags(decisions["exclude_from_spend"])
     channel = decisions["channel"].astype(str)
     contactable = ~excluded & (channel != NO_CHANNEL).to_numpy()
     spend = np.zeros(len(decisions))
     if contactable.any():
-        spend[contactable] = contact_spend(
-            stage[contactable],
-            channel[contactable],
-            incentive[contactable],
-            policy.response_rates,
-            policy.contact_costs,
-            policy.channel_response_lift,
-        )
-    candidate = contactable & np.isfinite(profit) & (profit > 0)
+        spend[contactable] = contact_spend(stage[contactable], channel[contactable], incentive[contactable], policy)
+    return {
+        "tier": tier,
+        "stage": stage,
+        "incentive": incentive,
+        "profit": profit,
+        "excluded": excluded,
+        "channel": channel.to_numpy(dtype=object),
+        "spend": spend,
+        "candidate": contactable & np.isfinite(profit) & (profit > 0),
+    }
 
-    positions = np.flatnonzero(candidate)
-    picked = positions[greedy_knapsack(profit[positions], spend[positions], budget)]
-    chosen = np.zeros(len(decisions), dtype=bool)
-    chosen[picked] = True
 
-    # why the others were left out: the decision's reason, else no profit, else the budget
+def _floats(decisions: pd.DataFrame, column: str, missing: float) -> np.ndarray:
+    """A numeric column as floats, `missing` where not a number."""
+    return pd.to_numeric(decisions[column], errors="coerce").to_numpy(dtype=float, na_value=missing)
+
+
+def _window_profit(decisions: pd.DataFrame, x: dict[str, np.ndarray], policy: TargetingPolicy) -> np.ndarray:
+    """The in-window part of each expected profit (without the retained customer's later value); the
+    whole profit when the decisions lack `net_value`, `p_alive` or `churn_probability`."""
+    if not all(c in decisions.columns for c in ("net_value", "p_alive", "churn_probability")):
+        return x["profit"]
+    retained = retained_value(
+        np.nan_to_num(_floats(decisions, "net_value", 0.0)), np.nan_to_num(_floats(decisions, "p_alive", 1.0)), policy.p_alive_floor
+    )
+    churn = np.nan_to_num(_floats(decisions, "churn_probability", 0.0))
+    later = retention_part(x["stage"], x["channel"], churn, retained, policy)
+    return x["profit"] - later
+
+
+def _choose(x: dict[str, np.ndarray], budget: float, control_share: float) -> np.ndarray:
+    """Positions of the customers selected (treatment and control), in pick order.
+
+    The knapsack is filled up to `budget / (1 - control_share)`, so that once the control group is held
+    back the treatment group spends about `budget`; `_hold_back` then trims the treatment to fit.
+    """
+    positions = np.flatnonzero(x["candidate"])
+    gross = budget / (1.0 - control_share)
+    return positions[greedy_knapsack(x["profit"][positions], x["spend"][positions], gross)]
+
+
+def _hold_back(picked: np.ndarray, x: dict[str, np.ndarray], ids: pd.Series, budget: float, campaign_id: str, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """(treatment, control) positions: the control group drawn among `picked` by tier x stage, then the
+    treatment trimmed, last picks first, until its spend fits `budget`."""
+    stratum = x["tier"][picked] * len(STAGES) + x["stage"][picked]
+    control = control_mask(campaign_id, ids.iloc[picked].to_numpy(dtype=object), stratum, share)
+    treatment = picked[~control]
+    fits = np.cumsum(x["spend"][treatment]) <= budget
+    treatment = treatment[: int(np.argmin(fits)) if not fits.all() else treatment.size]
+    while treatment.size and math.fsum(x["spend"][treatment]) > budget:  # rounding drift of cumsum
+        treatment = treatment[:-1]
+    return treatment, picked[control]
+
+
+def _exclusions(decisions: pd.DataFrame, x: dict[str, np.ndarray], chosen: np.ndarray) -> pd.DataFrame:
+    """Every customer not selected, counted by reason: the decision's reason, else no profit, else budget."""
     vocabulary = (*EXCLUDE_REASONS, UNSPECIFIED)
     given = codes_of(decisions["exclude_reason"].fillna("").astype(str), vocabulary)
     reason = np.select(
-        [chosen, excluded, ~candidate],
+        [chosen, x["excluded"], ~x["candidate"]],
         [-1, np.where(given < 0, len(vocabulary) - 1, given), EXCLUDE_REASONS.index(NO_POSITIVE_PROFIT)],
         default=len(vocabulary),  # over budget
     )
     names = [*vocabulary, OVER_BUDGET]
     counts = np.bincount(reason[reason >= 0], minlength=len(names))
-    excluded_table = pd.DataFrame({"reason": names, "customers": counts.astype(np.int64)})
+    table = pd.DataFrame({"reason": names, "customers": counts.astype(np.int64)})
     order = [*EXCLUDE_REASONS, OVER_BUDGET, UNSPECIFIED]
-    excluded_table = excluded_table.set_index("reason").loc[order].reset_index()
+    return table.set_index("reason").loc[order].reset_index()
 
-    ids = customer_ids(decisions)
+
+def _selected_list(
+    decisions: pd.DataFrame,
+    x: dict[str, np.ndarray],
+    window: np.ndarray,
+    ids: pd.Series,
+    treatment: np.ndarray,
+    control: np.ndarray,
+    campaign_id: str,
+) -> pd.DataFrame:
+    """The campaign list: treatment rows (best profit per spend first), then the control rows, which are
+    not contacted (action and channel "none", no incentive, spend and expected profit 0)."""
+    picked = np.concatenate([treatment, control])
+    treated = np.arange(picked.size) < treatment.size
+    stage, tier = x["stage"][picked], x["tier"][picked]
+
+    def contacted(values: np.ndarray, otherwise: float) -> np.ndarray:
+        return np.where(treated, values[picked], otherwise)
+
     churn = None
     if "churn_probability" in decisions.columns:
-        churn = np.nan_to_num(pd.to_numeric(decisions["churn_probability"], errors="coerce").to_numpy(dtype=float, na_value=0.0)[picked])
-    def pick(column: pd.Series) -> pd.Series:
-        return column.iloc[picked].reset_index(drop=True)
-
-    selected = pd.DataFrame(
+        churn = np.nan_to_num(_floats(decisions, "churn_probability", 0.0)[picked])
+    profit, spend = contacted(x["profit"], 0.0), contacted(x["spend"], 0.0)
+    reason = _reason_text(stage, tier, profit, spend, churn)
+    action = decisions["action"].astype(str).to_numpy(dtype=object)[picked]
+    frame = pd.DataFrame(
         {
-            "customer_id": pick(ids),
-            "action": pick(decisions["action"].astype(str)),
-            "channel": pick(channel),
-            "incentive": incentive[picked],
-            "expected_profit": profit[picked],
-            "reason": _reason_text(stage[picked], tier[picked], profit[picked], spend[picked], churn),
-            "spend": spend[picked],
-            "value_tier": labels(tier[picked], TIERS),
-            "lifecycle_stage": labels(stage[picked], STAGES),
+            "customer_id": ids.iloc[picked].reset_index(drop=True),
+            "action": np.where(treated, action, NO_ACTION),
+            "channel": np.where(treated, x["channel"][picked], NO_CHANNEL),
+            "incentive": contacted(x["incentive"], 0.0),
+            "expected_profit": profit,
+            "reason": reason,
+            "spend": spend,
+            "value_tier": labels(tier, TIERS),
+            "lifecycle_stage": labels(stage, STAGES),
+            "campaign_id": campaign_id,
+            "group": np.where(treated, TREATMENT, CONTROL),
+            "expected_window_profit": contacted(window, 0.0),
         }
     )
+    frame.loc[~treated, "reason"] = "control group: held back, not contacted"
+    return frame[SELECTED_COLUMNS]
+
+
+def default_campaign_id(decisions: pd.DataFrame, budget: float) -> str:
+    """A campaign id from the customer ids and the budget: a re-run on the same scores gives the same id."""
+    digest = hashlib.sha256("\n".join(customer_ids(decisions)).encode())
+    digest.update(repr(float(budget)).encode())
+    return f"campaign-{digest.hexdigest()[:12]}"
+
+
+def select_campaign(
+    decisions: pd.DataFrame,
+    budget: float,
+    policy: TargetingPolicy | None = None,
+    *,
+    campaign_id: str | None = None,
+    control_share: float | None = None,
+) -> CampaignResult:
+    """Choose the customers to contact under `budget`, holding back a control group among them.
+
+    `policy` gives the contact costs and uplift behind each contact's spend and the default control
+    share; default `TargetingPolicy()`. Pass the policy the decisions were made with (the model's) so
+    spend matches. `campaign_id` seeds the control group (default: from the decisions and budget).
+    """
+    _check(decisions, budget)
+    budget = float(budget)
+    policy = policy or TargetingPolicy()
+    share = policy.control_share if control_share is None else float(control_share)
+    if not 0 <= share < 1:
+        raise ValueError(f"control share must lie in [0, 1), got {share}")
+    campaign_id = campaign_id or default_campaign_id(decisions, budget)
+    x = _campaign_inputs(decisions, policy)
+    ids = customer_ids(decisions)
+    treatment, control = _hold_back(_choose(x, budget, share), x, ids, budget, campaign_id, share)
+    chosen = np.zeros(len(decisions), dtype=bool)
+    chosen[treatment] = True
+    held = np.zeros(len(decisions), dtype=bool)
+    held[control] = True
+    window = _window_profit(decisions, x, policy)
     return CampaignResult(
-        selected=selected[SELECTED_COLUMNS],
-        summary=_summary(tier, stage, candidate, chosen, spend, profit),
-        excluded=excluded_table,
+        selected=_selected_list(decisions, x, window, ids, treatment, control, campaign_id),
+        summary=_summary(x["tier"], x["stage"], x["candidate"], chosen, held, x["spend"], x["profit"]),
+        excluded=_exclusions(decisions, x, chosen | held),
         budget=budget,
+        campaign_id=campaign_id,
+        control_share=share,
     )

@@ -45,7 +45,6 @@ from targeting.winback import (
     action_codes,
     best_channel,
     channel_profits,
-    lookup,
     retained_value,
     size_incentives,
 )
@@ -194,15 +193,8 @@ def decision_columns(
         max_incentive_share=policy.max_incentive_share,
     )
     channels = policy.channels
-    profits = channel_profits(
-        x["churn_probability"],
-        retained_value(net, x["p_alive"], policy.p_alive_floor),
-        lookup(stage, STAGES, policy.response_rates),
-        incentive,
-        policy.contact_costs,
-        policy.channel_response_lift,
-        channels,
-    )
+    retained = retained_value(net, x["p_alive"], policy.p_alive_floor)
+    profits = channel_profits(x["churn_probability"], retained, margin * aov, stage, incentive, policy)
     channel, profit = best_channel(profits)
 
     # first reason that applies, in EXCLUDE_REASONS order; index 3 is "" (not excluded)

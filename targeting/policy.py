@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 TIERS = ("diamond", "gold", "silver", "regular")
 STAGES = ("new", "active", "sleeping", "at_risk", "lost")
 EMAIL = "email"
+MEASURED = "measured"
+DEFAULT = "default"
 
 def codes_of(values: Any, vocabulary: Sequence[str]) -> np.ndarray:
     """Positions of `values` in `vocabulary` (-1 where not in it); integer arrays are taken as codes already."""
@@ -83,12 +85,21 @@ class TargetingPolicy:
         the scores carry no per-customer `margin_rate`.
     service_cost_per_order, return_handling_cost : float
         Cost to serve one order and to handle one returned order.
-    response_rates : mapping stage -> float
-        Probability that a contacted customer of the stage responds (by email).
+    uplift : mapping stage -> float
+        Increase in the probability of a purchase within the campaign window that an email contact causes,
+        by stage (incremental response, not the response rate); defaults and their source in the README.
+    base_conversion : mapping stage -> float
+        Probability of a purchase within the window without contact, by stage: customers who buy anyway
+        still redeem the incentive they hold.
+    measured_uplift : tuple of str
+        Stages whose `uplift` was measured on past campaigns (`patron train --campaigns`); the others
+        are defaults.
+    control_share : float
+        Share of each campaign's selected customers held back, uncontacted, as a control group.
     contact_costs : mapping channel -> float
         Cost of one contact per channel; the cheapest is the default channel.
     channel_response_lift : mapping channel -> float
-        Response of a channel relative to email (missing channels: 1.0, so they never pay).
+        Uplift of a channel relative to email (missing channels: 1.0, so they never pay).
     coupon_shares : mapping stage -> float
         Coupon as a share of the customer's average order value, by stage.
     tier_incentive_multipliers : mapping tier -> float
@@ -112,7 +123,7 @@ class TargetingPolicy:
     Notes
     -----
     Mappings given without some stages, tiers or channels are completed from the defaults above, so a
-    partial `PATRON_RESPONSE_RATES={"lost": 0.1}` changes only the lost stage.
+    partial `PATRON_UPLIFT={"lost": 0.01}` changes only the lost stage.
     """
 
     tier_shares: tuple[float, ...] = defaults.TIER_SHARES
@@ -122,7 +133,10 @@ class TargetingPolicy:
     margin_rate: float = defaults.MARGIN_RATE
     service_cost_per_order: float = defaults.SERVICE_COST_PER_ORDER
     return_handling_cost: float = defaults.RETURN_HANDLING_COST
-    response_rates: Mapping[str, float] = field(default_factory=lambda: dict(defaults.RESPONSE_RATES))
+    uplift: Mapping[str, float] = field(default_factory=lambda: dict(defaults.UPLIFT))
+    base_conversion: Mapping[str, float] = field(default_factory=lambda: dict(defaults.BASE_CONVERSION))
+    measured_uplift: tuple[str, ...] = ()
+    control_share: float = defaults.CONTROL_SHARE
     contact_costs: Mapping[str, float] = field(default_factory=lambda: dict(defaults.CONTACT_COSTS))
     channel_response_lift: Mapping[str, float] = field(
         default_factory=lambda: dict(defaults.CHANNEL_RESPONSE_LIFT)
@@ -144,7 +158,9 @@ class TargetingPolicy:
         set_ = object.__setattr__  # frozen: normalise in place once
         set_(self, "tier_shares", tuple(float(s) for s in self.tier_shares))
         set_(self, "perk_tiers", tuple(str(t) for t in self.perk_tiers))
-        set_(self, "response_rates", _frozen(self.response_rates, defaults.RESPONSE_RATES))
+        set_(self, "measured_uplift", tuple(str(s) for s in self.measured_uplift))
+        set_(self, "uplift", _frozen(self.uplift, defaults.UPLIFT))
+        set_(self, "base_conversion", _frozen(self.base_conversion, defaults.BASE_CONVERSION))
         set_(self, "coupon_shares", _frozen(self.coupon_shares, defaults.COUPON_SHARES))
         set_(self, "contact_costs", _frozen(self.contact_costs))
         set_(self, "channel_response_lift", _frozen(self.channel_response_lift, {c: 1.0 for c in self.contact_costs}))
@@ -185,9 +201,16 @@ class TargetingPolicy:
         bad = [name for name, value in numbers.items() if not (math.isfinite(value) and value >= 0)]
         if bad:
             raise ValueError(f"targeting settings must be finite and >= 0: {bad}")
-        rates = [k for k, v in self.response_rates.items() if not 0 <= v <= 1]
+        rates = [
+            f"{name}[{k}]"
+            for name, mapping in (("uplift", self.uplift), ("base_conversion", self.base_conversion))
+            for k, v in mapping.items()
+            if not (math.isfinite(v) and -1 <= v <= 1)
+        ]
         if rates:
-            raise ValueError(f"response_rates must lie in [0, 1]: {rates}")
+            raise ValueError(f"uplift and base_conversion must lie in [-1, 1]: {rates}")
+        if not 0 <= self.control_share < 1:
+            raise ValueError(f"control_share must lie in [0, 1), got {self.control_share}")
         if not 0 < self.p_alive_floor <= 1 or not 0 < self.margin_rate <= 1:
             raise ValueError("p_alive_floor and margin_rate must lie in (0, 1]")
         if self.max_incentive_share > 1 or self.return_rate_prior > 1:
@@ -203,6 +226,13 @@ class TargetingPolicy:
     def channels(self) -> list[str]:
         """The channels, cheapest first (ties by name), so the first is the default."""
         return sorted(self.contact_costs, key=lambda c: (self.contact_costs[c], c))
+
+    def uplift_sources(self) -> dict[str, dict[str, float | str]]:
+        """Uplift per stage and its source: `measured` on past campaigns, or `default`."""
+        return {
+            stage: {"uplift": self.uplift[stage], "source": MEASURED if stage in self.measured_uplift else DEFAULT}
+            for stage in STAGES
+        }
 
     @classmethod
     def from_settings(cls, settings: Any) -> TargetingPolicy:

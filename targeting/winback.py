@@ -1,15 +1,20 @@
 """Win-back: the action and incentive per stage and tier, the channel, and the expected incremental profit.
 
-Expected incremental profit of contacting a customer on channel c:
+Economics on incremental response. A contact on channel c *causes* a purchase within the campaign window
+with probability u_c (the uplift), while a customer buys anyway with probability b (base conversion):
 
-    q_c     = min(1, response_rates[stage] * channel_response_lift[c])   # P(response)
-    profit  = P(churn) * retained_value * q_c - contact_costs[c] - q_c * incentive
+    u_c     = min(1, uplift[stage] * channel_response_lift[c])                 # caused purchases
+    redeem  = min(1, base_conversion[stage] + u_c)                            # P(redeem | contacted)
+    window  = u_c * order_margin - contact_costs[c] - redeem * incentive      # checkable in the window
+    profit  = window + u_c * P(churn) * retained_value                        # + the customer kept
 
-where `retained_value = net_value / max(p_alive, p_alive_floor)` is the net value of a customer who stays
-(the CLV is an expectation over P(alive); a won-back customer is alive), and only responders redeem the
-incentive, so its expected cost is `q_c * incentive`. The channel is the one with the highest profit;
-ties go to the cheaper channel, so email (cheapest by default) is chosen unless a costlier channel's extra
-response pays for its extra cost.
+`order_margin` is the margin of the order a contact causes (margin rate x average order value);
+`retained_value = net_value / max(p_alive, p_alive_floor)` is the net value of a customer who stays,
+earned when a caused purchase wins back a customer who would have churned. The incentive is paid by
+every customer who buys while holding it, including those who would have bought anyway, so it costs
+`redeem * incentive`. `window` is the part a campaign report can check within its window (the
+`expected_window_profit` of a campaign list); `profit` adds the longer-term value of a retained customer.
+The channel is the one with the highest profit; ties go to the cheaper channel.
 
 Actions and incentives (incentive money is capped at `max_incentive_share * avg_order_value`):
 
@@ -30,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from targeting.policy import STAGES, TIERS, codes_of
+from targeting.policy import STAGES, TIERS, TargetingPolicy, codes_of
 
 NO_ACTION = "none"
 NO_CHANNEL = "none"
@@ -67,11 +72,6 @@ def action_codes(stage: Any, tier: Any, perk_tiers: Sequence[str] = ("diamond", 
     return ACTION_TABLE[codes_of(stage, STAGES), _perk(tier, perk_tiers).astype(np.int64)]
 
 
-def choose_actions(stage: Any, tier: Any, perk_tiers: Sequence[str] = ("diamond", "gold")) -> np.ndarray:
-    """The recommended action per customer from its lifecycle stage and value tier (names or codes)."""
-    return np.asarray(ACTION_NAMES, dtype=object)[action_codes(stage, tier, perk_tiers)]
-
-
 def size_incentives(
     stage: Any,
     tier: Any,
@@ -103,22 +103,40 @@ def retained_value(net_value: np.ndarray, p_alive: np.ndarray, p_alive_floor: fl
     return np.asarray(net_value, dtype=float) / alive
 
 
+def caused_and_redeemed(stage: Any, lift: np.ndarray, policy: TargetingPolicy) -> tuple[np.ndarray, np.ndarray]:
+    """P(purchase caused by the contact) and P(incentive redeemed | contacted), per customer (rows) and
+    channel lift (`lift` of shape (n,) or (n, channels))."""
+    code = codes_of(stage, STAGES)
+    lift = np.asarray(lift, dtype=float)
+    rows = (slice(None),) + (None,) * (lift.ndim - 1)
+    caused = np.minimum(lookup(code, STAGES, policy.uplift)[rows] * lift, 1.0)
+    redeem = np.clip(lookup(code, STAGES, policy.base_conversion)[rows] + caused, 0.0, 1.0)
+    return caused, redeem
+
+
 def channel_profits(
     churn_probability: np.ndarray,
     retained: np.ndarray,
-    response_rate: np.ndarray,
+    order_margin: np.ndarray,
+    stage: Any,
     incentive: np.ndarray,
-    contact_costs: Mapping[str, float],
-    channel_response_lift: Mapping[str, float],
-    channels: Sequence[str],
+    policy: TargetingPolicy,
 ) -> np.ndarray:
-    """Expected incremental profit per customer (rows) and channel (columns, in `channels` order)."""
-    gain = np.clip(np.asarray(churn_probability, dtype=float), 0.0, 1.0) * np.asarray(retained, dtype=float)
-    rate = np.asarray(response_rate, dtype=float)
-    lift = np.array([channel_response_lift.get(c, 1.0) for c in channels], dtype=float)
-    cost = np.array([contact_costs[c] for c in channels], dtype=float)
-    responds = np.minimum(rate[:, None] * lift[None, :], 1.0)
-    return responds * (gain - np.asarray(incentive, dtype=float))[:, None] - cost[None, :]
+    """Expected incremental profit per customer (rows) and channel (columns, in `policy.channels` order)."""
+    channels = policy.channels
+    lift = np.array([policy.channel_response_lift.get(c, 1.0) for c in channels], dtype=float)
+    cost = np.array([policy.contact_costs[c] for c in channels], dtype=float)
+    incentive = np.asarray(incentive, dtype=float)
+    caused, redeem = caused_and_redeemed(stage, np.broadcast_to(lift, (incentive.size, lift.size)), policy)
+    kept = np.clip(np.asarray(churn_probability, dtype=float), 0.0, 1.0) * np.asarray(retained, dtype=float)
+    gain = np.asarray(order_margin, dtype=float) + kept
+    return caused * gain[:, None] - cost[None, :] - redeem * incentive[:, None]
+
+
+def retention_part(stage: Any, channel: Any, churn_probability: np.ndarray, retained: np.ndarray, policy: TargetingPolicy) -> np.ndarray:
+    """The part of the expected profit earned after the window: u_c * P(churn) * retained value."""
+    caused, _ = caused_and_redeemed(stage, _channel_lift(channel, policy), policy)
+    return caused * np.clip(np.asarray(churn_probability, dtype=float), 0.0, 1.0) * np.asarray(retained, dtype=float)
 
 
 def best_channel(profits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -130,25 +148,25 @@ def best_channel(profits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return best, profits[np.arange(profits.shape[0]), best]
 
 
-def contact_spend(
-    stage: Any,
-    channel: Any,
-    incentive: np.ndarray,
-    response_rates: Mapping[str, float],
-    contact_costs: Mapping[str, float],
-    channel_response_lift: Mapping[str, float],
-) -> np.ndarray:
-    """Expected money spent on a contact: contact cost + P(response) * incentive (0 with no channel).
+def _channel_codes(channel: Any, policy: TargetingPolicy) -> tuple[np.ndarray, list[str]]:
+    """Codes of `channel` in the policy's channels plus "none"; ValueError naming unpriced channels."""
+    vocabulary = [*policy.contact_costs, NO_CHANNEL]
+    code = codes_of(channel, vocabulary)
+    if (code < 0).any():
+        unknown = sorted({str(c) for c in np.asarray(channel, dtype=object)[code < 0][:1000]})
+        raise ValueError(f"channels {unknown[:5]} have no contact cost; known channels: {sorted(policy.contact_costs)}")
+    return code, vocabulary
 
-    P(response) = min(1, response_rates[stage] * channel_response_lift[channel]).
-    """
-    vocabulary = [*contact_costs, NO_CHANNEL]
-    channel_code = codes_of(channel, vocabulary)
-    if (channel_code < 0).any():
-        unknown = sorted({str(c) for c in np.asarray(channel, dtype=object)[channel_code < 0][:1000]})
-        raise ValueError(f"channels {unknown[:5]} have no contact cost; known channels: {sorted(contact_costs)}")
-    none = channel_code == len(vocabulary) - 1
-    lift = lookup(channel_code, vocabulary, channel_response_lift, 1.0)
-    responds = np.minimum(lookup(codes_of(stage, STAGES), STAGES, response_rates) * lift, 1.0)
-    spend = lookup(channel_code, vocabulary, contact_costs) + responds * np.asarray(incentive, dtype=float)
-    return np.where(none, 0.0, spend)
+
+def _channel_lift(channel: Any, policy: TargetingPolicy) -> np.ndarray:
+    """Uplift multiplier per contact's channel (0 for "none": no contact, no effect)."""
+    code, vocabulary = _channel_codes(channel, policy)
+    return np.where(code == len(vocabulary) - 1, 0.0, lookup(code, vocabulary, policy.channel_response_lift, 1.0))
+
+
+def contact_spend(stage: Any, channel: Any, incentive: np.ndarray, policy: TargetingPolicy) -> np.ndarray:
+    """Expected money spent on a contact: contact cost + P(redeem | contacted) * incentive (0 with no channel)."""
+    code, vocabulary = _channel_codes(channel, policy)
+    _, redeem = caused_and_redeemed(stage, _channel_lift(channel, policy), policy)
+    spend = lookup(code, vocabulary, policy.contact_costs) + redeem * np.asarray(incentive, dtype=float)
+    return np.where(code == len(vocabulary) - 1, 0.0, spend)

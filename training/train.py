@@ -31,6 +31,7 @@ from models.intervals import interval_coverage, prediction_intervals
 from models.scorer import PatronScorer
 from targeting.policy import TargetingPolicy
 from training import plots
+from training.campaign_learning import log_uplift
 from training.evaluate import baseline_churn_scores, holdout_metrics
 from training.fingerprint import data_fingerprint
 from training.fit import FeatureCache, FittedParts, TrainingConfig, assemble_scorer, fit_parts
@@ -296,6 +297,7 @@ def train(
         mlflow.log_dict(fingerprint, "data_fingerprint.json")
         mlflow.log_dict(package_versions(), "package_versions.json")
         mlflow.log_dict({"churn_features": scorer.churn_features}, "churn_features.json")
+        log_uplift(policy)  # which uplift figures are measured on past campaigns (patron train --campaigns)
         _log_plots(evaluation_parts, components, holdout)
         with tempfile.TemporaryDirectory() as tmp:
             evaluation_dir = evaluation_scorer.save(Path(tmp) / EVALUATION_SCORER_PATH)

@@ -76,11 +76,12 @@ def campaign(body: CampaignRequest, model: ModelDep, settings: SettingsDep, scor
     if body.scores is not None:
         refuse(unknown_channel_errors(decisions, policy))
     try:
-        result = select_campaign(decisions, body.budget, policy=policy)
+        result = select_campaign(decisions, body.budget, policy=policy, campaign_id=body.campaign_id, control_share=body.control_share)
     except (DataError, ValueError) as exc:  # score rows that targeting cannot use
         raise RequestValidationError([field_error(("scores",), str(exc))]) from None
     return {
         "budget": body.budget,
+        "campaign_id": result.campaign_id,
         "selected": frame_records(result.selected),
         "summary": frame_records(result.summary),
         "excluded": frame_records(result.excluded),

@@ -33,6 +33,7 @@ def model_info(model: LoadedModel) -> ModelInfo:
         trained_at=str(trained_at) if trained_at is not None else None,
         data_fingerprint=metadata.get("data_fingerprint", metadata.get("fingerprint")),
         metrics=_headline_metrics(metadata),
+        uplift=policy.uplift_sources() if (policy := getattr(model.scorer, "policy", None)) is not None else {},
         loaded_at=model.loaded_at,
     )
 

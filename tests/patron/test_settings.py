@@ -11,7 +11,8 @@ def test_defaults_match_crm_practice():
     settings = Settings()
     assert settings.tier_shares == [0.10, 0.15, 0.25, 0.50]
     assert (settings.active_days, settings.sleeping_days, settings.at_risk_days) == (90, 180, 365)
-    assert settings.response_rates["lost"] == 0.08
+    assert settings.uplift["lost"] == 0.003
+    assert settings.control_share == 0.1
     assert settings.model_uri == "models:/patron@champion"
 
 
@@ -19,12 +20,12 @@ def test_env_lists_and_maps_are_parsed(monkeypatch):
     monkeypatch.setenv("PATRON_API_KEYS", "k1, k2")
     monkeypatch.setenv("PATRON_COLUMN_MAP", "customer_id=CustomerID,timestamp=InvoiceDate")
     monkeypatch.setenv("PATRON_TIER_SHARES", "0.2,0.2,0.2,0.4")
-    monkeypatch.setenv("PATRON_RESPONSE_RATES", '{"active": 0.5, "lost": 0.1}')
+    monkeypatch.setenv("PATRON_UPLIFT", '{"active": 0.02, "lost": 0.001}')
     settings = Settings()
     assert settings.api_keys == ["k1", "k2"]
     assert settings.column_map == {"customer_id": "CustomerID", "timestamp": "InvoiceDate"}
     assert settings.tier_shares == [0.2, 0.2, 0.2, 0.4]
-    assert settings.response_rates == {"active": 0.5, "lost": 0.1}
+    assert settings.uplift == {"active": 0.02, "lost": 0.001}
 
 
 @pytest.mark.parametrize(

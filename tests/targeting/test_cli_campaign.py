@@ -15,7 +15,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def fresh_settings():
+def fresh_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATRON_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")  # the campaign ledger
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
@@ -38,7 +39,8 @@ def test_campaign_writes_the_list_and_prints_the_summary(scores_file, tmp_path):
     assert {"customer_id", "action", "channel", "incentive", "expected_profit", "reason"} <= set(written.columns)
     for text in ("value_tier", "lifecycle_stage", "expected_roi", "negative_net_value", "over_budget"):
         assert text in result.output
-    assert f"campaign: {len(written)} customers" in result.output
+    treated = (written["group"] == "treatment").sum()
+    assert f"{treated} customers contacted, {len(written) - treated} held back as control" in result.output
 
 
 def test_parquet_output_by_extension(scores_file, tmp_path):

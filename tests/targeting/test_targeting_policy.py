@@ -14,12 +14,12 @@ def test_defaults_are_the_settings_defaults():
 
 def test_from_settings_reads_overrides(monkeypatch):
     monkeypatch.setenv("PATRON_ACTIVE_DAYS", "60")
-    monkeypatch.setenv("PATRON_RESPONSE_RATES", '{"lost": 0.1}')
+    monkeypatch.setenv("PATRON_UPLIFT", '{"lost": 0.001}')
     policy = TargetingPolicy.from_settings(Settings())
     assert policy.active_days == 60
-    assert policy.response_rates["lost"] == 0.1
+    assert policy.uplift["lost"] == 0.001
     # stages left out of a partial mapping keep their defaults
-    assert policy.response_rates["sleeping"] == 0.30
+    assert policy.uplift["sleeping"] == 0.008
 
 
 def test_json_round_trip_gives_an_equal_policy():
@@ -40,7 +40,7 @@ def test_policy_is_frozen():
     with pytest.raises(AttributeError):
         policy.active_days = 10  # type: ignore[misc]
     with pytest.raises(TypeError):
-        policy.response_rates["lost"] = 1.0  # type: ignore[index]
+        policy.uplift["lost"] = 1.0  # type: ignore[index]
 
 
 def test_channels_are_cheapest_first():
@@ -56,7 +56,10 @@ def test_channels_are_cheapest_first():
         {"active_days": 0},
         {"contact_costs": {}},
         {"contact_costs": {"email": -1.0}},
-        {"response_rates": {"lost": 1.5}},
+        {"uplift": {"lost": 1.5}},
+        {"base_conversion": {"new": float("nan")}},
+        {"control_share": 1.0},
+        {"control_share": -0.1},
         {"max_incentive_share": 2.0},
         {"perk_tiers": ("platinum",)},
     ],
