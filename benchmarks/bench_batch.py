@@ -90,7 +90,8 @@ def profile(data_path: Path, out: Path, model: object, as_of: str) -> None:
     profiler.disable()
     stats = pstats.Stats(profiler)
     stats.sort_stats("cumulative").print_stats(
-        r"\((score_file|load_transactions|read_table|validate_transactions|validate|build_features|score|"
+        r"\((score_file|load_transactions|read_table|validate_transactions|validate|build_features|score|score_chunks|"
+        r"score_transactions|score_with_inputs|population_tier_boundaries|redecide|"
         r"_btyd_arrays|_raw|reasons|contributions|decision_columns|write_scores|scores_table|take)\)", 30
     )
 

@@ -32,6 +32,10 @@ class ScorerProtocol(Protocol):
         """Score a feature frame (indexed by customer_id) into the scores table."""
         ...
 
+    def training_tier_boundaries(self) -> Any:
+        """Tier boundaries of the training snapshot (the API's fallback when no batch saved any)."""
+        ...
+
 
 ScorerLoader = Callable[[str], ScorerProtocol]
 VersionResolver = Callable[[str], "str | None"]

@@ -21,6 +21,9 @@ class VersionedScorer:
     def score(self, features: pd.DataFrame, as_of: object) -> pd.DataFrame:
         raise AssertionError("the store must not score")
 
+    def training_tier_boundaries(self) -> None:
+        return None
+
 
 def mechanics_only(scorer: object) -> None:
     """These tests exercise the store's swapping with stand-in scorers: no scoring check (test_reload.py has it)."""
