@@ -107,40 +107,38 @@ def quality(name: str, seed: int, n_bootstrap: int) -> dict[str, object]:
             experiment=name,
         )
         seconds = time.perf_counter() - started
-    m = result.metrics
-    # the evaluation scorer's churn scores on the reported holdout, against the best rule there
-    from training.fit import FeatureCache
+        m = result.metrics
+        best_rule = max(BASELINES, key=lambda b: m[f"baseline_{b}_churn_auc"])
+        figures: dict[str, object] = {
+            "data": name,
+            "seed": seed,
+            "train_seconds": round(seconds, 1),
+            "btyd_model": result.btyd_model,
+            "churn_model": result.choice.churn_level,
+            "value_source": result.value_source,
+            "inner_churn_auc": {level: m.get(f"inner_churn_{level}_auc") for level in CHURN_MENU},
+            "inner_value_spearman": {"clv": m.get("inner_clv_spearman"), "regressor": m.get("inner_regressor_clv_spearman")},
+            "inner_btyd_purchase_mae": {b: m.get(f"btyd_{b}_purchase_mae") for b in ("bgnbd", "mbgnbd", "pareto")},
+            "churn_auc": m["churn_auc"],
+            "best_rule": best_rule,
+            "best_rule_auc": m[f"baseline_{best_rule}_churn_auc"],
+            "value_spearman": m["value_spearman"],
+            "clv_spearman": m["clv_spearman"],
+            "regressor_spearman": m.get("regressor_clv_spearman"),
+            "coverage": {k: m[k] for k in sorted(m) if k.startswith("interval_coverage_")},
+            "interval_levels": result.choice.interval_levels,
+        }
+        if n_bootstrap:
+            from models.scorer import PatronScorer
+            from training.fit import FeatureCache
 
-    cache = FeatureCache(transactions, result.plan.horizon_days, 1)
-    holdout = cache.get(result.plan.holdout_as_of)
-    best_rule = max(BASELINES, key=lambda b: m[f"baseline_{b}_churn_auc"])
-    figures: dict[str, object] = {
-        "data": name,
-        "seed": seed,
-        "train_seconds": round(seconds, 1),
-        "btyd_model": result.btyd_model,
-        "churn_model": result.choice.churn_level,
-        "value_source": result.value_source,
-        "inner_churn_auc": {level: m.get(f"inner_churn_{level}_auc") for level in CHURN_MENU},
-        "inner_value_spearman": {"clv": m.get("inner_clv_spearman"), "regressor": m.get("inner_regressor_clv_spearman")},
-        "inner_btyd_purchase_mae": {b: m.get(f"btyd_{b}_purchase_mae") for b in ("bgnbd", "mbgnbd", "pareto")},
-        "churn_auc": m["churn_auc"],
-        "best_rule": best_rule,
-        "best_rule_auc": m[f"baseline_{best_rule}_churn_auc"],
-        "value_spearman": m["value_spearman"],
-        "clv_spearman": m["clv_spearman"],
-        "regressor_spearman": m.get("regressor_clv_spearman"),
-        "coverage": {k: m[k] for k in sorted(m) if k.startswith("interval_coverage_")},
-        "interval_levels": result.choice.interval_levels,
-    }
-    if n_bootstrap:
-        from models.scorer import PatronScorer
-
-        components = _evaluation_components(result, holdout, PatronScorer)
-        y = holdout["churned"].to_numpy(dtype=int)
-        rule = baseline_churn_scores(holdout, components["p_alive"].to_numpy(dtype=float))[best_rule]
-        gain, low, high = auc_gain_interval(y, components["churn_probability"].to_numpy(dtype=float), rule, n_bootstrap, seed)
-        figures["gain_over_best_rule"] = [round(gain, 4), round(low, 4), round(high, 4)]
+            holdout = FeatureCache(transactions, result.plan.horizon_days, 1).get(result.plan.holdout_as_of)
+            components = _evaluation_components(result, holdout, PatronScorer)
+            y = holdout["churned"].to_numpy(dtype=int)
+            rule = baseline_churn_scores(holdout, components["p_alive"].to_numpy(dtype=float))[best_rule]
+            model = components["churn_probability"].to_numpy(dtype=float)
+            gain, low, high = auc_gain_interval(y, model, rule, n_bootstrap, seed)
+            figures["gain_over_best_rule"] = [round(gain, 4), round(low, 4), round(high, 4)]
     return figures
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 INTERVAL_LEVELS = (0.80, 0.90)
 DEFAULT_INTERVAL_LEVEL = 0.90
@@ -63,12 +63,29 @@ def purchase_distribution(
 def purchase_quantiles(
     expected_purchases: np.ndarray, p_alive: np.ndarray, frequency: np.ndarray, r: float, u: float
 ) -> np.ndarray:
-    """The u-quantile of each customer's purchase count over the horizon of `expected_purchases`."""
+    """The u-quantile of each customer's purchase count over the horizon of `expected_purchases`.
+
+    The count's CDF is summed term by term (pmf(k+1) = pmf(k) (n+k)/(k+1) (1-q)) over the customers
+    whose CDF is still below u: exact, and on 1M customers 0.3 s against 39 s for scipy's
+    `nbinom.ppf` (benchmarks/bench_intervals.py, same run, shared machine).
+    """
     shape, success, alive = purchase_distribution(expected_purchases, p_alive, frequency, r)
-    inner = np.clip((u - (1.0 - alive)) / alive, 0.0, 1.0)
-    quantile = stats.nbinom.ppf(inner, shape, success)
-    quantile = np.where(inner <= 0.0, 0.0, quantile)
-    return np.nan_to_num(quantile, nan=0.0, posinf=0.0)
+    quantile = np.zeros(len(shape))
+    pmf = np.exp(shape * np.log(success))
+    cdf = (1.0 - alive) + alive * pmf
+    active = np.flatnonzero(cdf < u)
+    k = 0
+    while active.size:
+        quantile[active] += 1.0
+        pmf_a = pmf[active] * (shape[active] + k) / (k + 1.0) * (1.0 - success[active])
+        pmf[active] = pmf_a
+        cdf_a = cdf[active] + alive[active] * pmf_a
+        cdf[active] = cdf_a
+        # a customer's CDF can stall below u in floating point only far in the tail: stop there
+        keep = (cdf_a < u) & (pmf_a > 1e-15 * u)
+        active = active[keep]
+        k += 1
+    return quantile
 
 
 def _spend_moments(
@@ -105,11 +122,23 @@ def spend_quantiles(
 ) -> np.ndarray:
     """The u-quantile of each customer's spend over the horizon of `expected_purchases`."""
     p_zero, mean, variance = _spend_moments(expected_purchases, p_alive, frequency, order_value, params)
-    inner = np.clip((u - p_zero) / np.maximum(1.0 - p_zero, 1e-12), 0.0, 1.0)
-    shape = mean**2 / variance
-    quantile = stats.gamma.ppf(inner, shape, scale=variance / np.maximum(mean, 1e-12))
-    quantile = np.where((inner <= 0.0) | (mean <= 0.0), 0.0, quantile)
+    inner = np.clip((u - p_zero) / np.maximum(1.0 - p_zero, 1e-12), 1e-12, 1.0 - 1e-12)
+    shape = np.maximum(mean**2 / variance, 1e-6)
+    quantile = _gamma_quantile(inner, shape) * variance / np.maximum(mean, 1e-12)
+    quantile = np.where((u <= p_zero) | (mean <= 0.0), 0.0, quantile)
     return np.nan_to_num(quantile, nan=0.0, posinf=0.0)
+
+
+def _gamma_quantile(u: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    """Quantiles of Gamma(shape, 1) by Wilson & Hilferty's cube-root normal approximation (1931).
+
+    Why not scipy's `gamma.ppf`: 9 s per call on 1M customers against 0.1 s, and a batch needs eight
+    calls. Its error against `gamma.ppf` is below 1% for shapes above 1; below that the simulation
+    test of the spend quantiles (tests/models/test_intervals.py) bounds what it costs in coverage.
+    """
+    z = special.ndtri(u)
+    c = 1.0 / (9.0 * shape)
+    return shape * np.maximum(1.0 - c + z * np.sqrt(c), 0.0) ** 3
 
 
 def _bounds(level: float) -> tuple[float, float]:
