@@ -8,7 +8,6 @@ policy (`policy.json`), the model that scored its customers (name and version) a
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,10 +143,3 @@ def log_report(run_id: str, overall: dict[str, float], tracking_uri: str) -> Non
         if isinstance(value, int | float) and math.isfinite(value):
             client.log_metric(run_id, name, float(value))
 
-
-def policy_of(run_id: str, tracking_uri: str) -> dict[str, Any]:
-    """The targeting policy a campaign was planned with."""
-    import mlflow
-
-    configure_tracking(tracking_uri)
-    return json.loads(json.dumps(mlflow.artifacts.load_dict(f"runs:/{run_id}/policy.json")))
