@@ -15,8 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.errors import DataError
-
-NS_PER_DAY = 86_400_000_000_000
+from core.units import NS_PER_DAY
 
 
 @dataclass(frozen=True)

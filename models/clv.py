@@ -20,7 +20,10 @@ import numpy as np
 import pandas as pd
 from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
 
+from core import defaults
 from core.errors import ModelError
+from core.units import DAYS_PER_MONTH
+from features.rfm import RFM_COLUMNS
 from models.btyd_math import (
     beta_geo_alive_purchases,
     beta_geo_p_alive,
@@ -42,8 +45,6 @@ PARAM_RANGE = (1e-8, 1e8)
 a fit are rounding noise, so it counts as a failed fit."""
 MIN_Q = 1.0 + 1e-6
 """Gamma-Gamma's population mean spend v p / (q - 1) is infinite (negative) for q <= 1."""
-DAYS_PER_MONTH = 365.25 / 12
-RFM_COLUMNS = ("frequency", "recency", "T", "monetary_value")
 PREDICTION_COLUMNS = ("p_alive", "expected_purchases", "expected_order_value", "clv")
 _FORMAT = "patron.CLVModel/1"
 _LEARNED = (
@@ -118,12 +119,12 @@ class CLVModel:
 
     def __init__(
         self,
-        model: str = "auto",
-        penalizer_coef: float = 0.0,
-        time_unit_days: int = 1,
-        clv_horizon_days: int = 365,
-        monthly_discount_rate: float = 0.01,
-        margin_rate: float = 0.3,
+        model: str = defaults.BTYD_MODEL,
+        penalizer_coef: float = defaults.PENALIZER_COEF,
+        time_unit_days: int = defaults.TIME_UNIT_DAYS,
+        clv_horizon_days: int = defaults.CLV_HORIZON_DAYS,
+        monthly_discount_rate: float = defaults.MONTHLY_DISCOUNT_RATE,
+        margin_rate: float = defaults.MARGIN_RATE,
     ) -> None:
         self.model = model
         self.penalizer_coef = penalizer_coef

@@ -13,6 +13,7 @@ import pandas as pd
 
 from core.errors import DataError
 from features import build_features
+from features.labels import LABEL_COLUMNS
 from models.churn import ChurnModel
 from models.clv import CLVModel
 from models.scorer import BTYD_COLUMNS, PatronScorer, btyd_outputs
@@ -23,7 +24,6 @@ from training.split import SNAPSHOT_COLUMN, restrict_to, snapshot_dates
 
 logger = logging.getLogger(__name__)
 
-LABEL_COLUMNS = ("churned", "holdout_purchases", "holdout_net_spend")
 BTYD_MENU = ("bgnbd", "mbgnbd", "pareto")
 SMALL_FIT_ROWS = 100_000
 # Direction of a feature's effect on churn risk (+1 raises it, -1 lowers it), all else equal: a more
