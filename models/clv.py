@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
+from sklearn.base import BaseEstimator
 
 from core import defaults
-from core.errors import ModelError
+from core.errors import ModelError, NotFittedError
 from core.units import DAYS_PER_MONTH
 from features.rfm import RFM_COLUMNS
 from models.btyd_math import (
@@ -75,7 +76,7 @@ class _Degenerate(_FitFailure):
         self.params = params
 
 
-class CLVModel:
+class CLVModel(BaseEstimator):
     """BG/NBD (or MBG/NBD, Pareto/NBD) purchases times Gamma-Gamma spend: CLV per customer.
 
     Assumptions (Fader, Hardie & Lee 2005, "Counting Your Customers the Easy Way"; Batislam et al.
@@ -85,6 +86,8 @@ class CLVModel:
     also right after the first purchase; Pareto/NBD: at an exponential time, rate ~ Gamma(s, beta)).
     Spend per order is Gamma-Gamma (Fader, Hardie & Lee 2005b, p, q, v), independent of the purchase
     process; `freq_monetary_corr_` reports how far the data are from that independence.
+
+    A scikit-learn estimator: `get_params`, `set_params`, `clone` and repr come from `BaseEstimator`.
 
     Parameters
     ----------
@@ -338,7 +341,7 @@ class CLVModel:
 
     def _check_fitted(self) -> None:
         if not self.__sklearn_is_fitted__():
-            raise ModelError(
+            raise NotFittedError(
                 "this CLVModel is not fitted yet: call fit(features) or CLVModel.from_dict(...) first"
             )
 
@@ -348,23 +351,12 @@ class CLVModel:
 
     # --- serialisation ------------------------------------------------------------------------
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Hyperparameters, as scikit-learn estimators report them."""
-        return {
-            "model": str(self.model),
-            "penalizer_coef": float(self.penalizer_coef),
-            "time_unit_days": int(self.time_unit_days),
-            "clv_horizon_days": int(self.clv_horizon_days),
-            "monthly_discount_rate": float(self.monthly_discount_rate),
-            "margin_rate": float(self.margin_rate),
-        }
-
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe description (hyperparameters and a handful of fitted numbers); NaN becomes None."""
         self._check_fitted()
         return {
             "format": _FORMAT,
-            "hyperparameters": self.get_params(),
+            "hyperparameters": {key: _json_scalar(value) for key, value in self.get_params(deep=False).items()},
             "model_": self.model_,
             "params_": {key: _json_float(value) for key, value in self.params_.items()},
             "fallbacks_": list(self.fallbacks_),
@@ -399,10 +391,6 @@ class CLVModel:
         model.spend_penalizer_ = float(d.get("spend_penalizer_", model.penalizer_coef))
         model.n_customers_ = int(d.get("n_customers_", 0))
         return model
-
-    def __repr__(self) -> str:
-        fitted = f", fitted={self.model_}" if self.__sklearn_is_fitted__() else ""
-        return f"CLVModel(model={self.model!r}, penalizer_coef={self.penalizer_coef}{fitted})"
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -586,6 +574,11 @@ def _margin(features: pd.DataFrame, default: float, n: int) -> np.ndarray:
         dtype=float, na_value=np.nan
     )
     return np.where(np.isfinite(margin), margin, float(default))
+
+
+def _json_scalar(value: Any) -> Any:
+    """A hyperparameter as a plain Python value (numpy scalars from a settings frame become int/float/str)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _json_float(value: float) -> float | None:

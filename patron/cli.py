@@ -13,9 +13,10 @@ import typer
 from patron.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from pathlib import Path
 
     from features.validate import LoadResult
+    from jobs.load import LoadOptions
 
 app = typer.Typer(
     name="patron",
@@ -78,15 +79,34 @@ def echo(text: str = "") -> None:
 # --- commands: each parses options and calls one library function -----------------------------
 
 
-def print_load_summary(summary: dict) -> None:
-    """Print what a load read, kept and rejected, by reason."""
-    table = [("rows read", summary["rows_read"]), ("rows accepted", summary["rows_accepted"])]
-    table.append(("rows rejected", summary["rows_rejected"]))
-    table += [(f"  {reason}", count) for reason, count in summary["rejected_by_reason"].items()]
-    table += [("customers", summary["customers"]), ("returns", summary.get("returns", 0))]
-    for label, count in table:
-        echo(f"{label:<24}{count:>12,}")
-    echo(f"{'date range':<24}{summary['first_timestamp']} .. {summary['last_timestamp']}")
+def load_options(
+    settings: Settings,
+    mapping: list[str] | None,
+    sep: str | None,
+    date_format: str | None,
+    keep_duplicates: bool = False,
+    header: bool | None = None,
+) -> LoadOptions:
+    """How to read a log: the command's options over the settings."""
+    from jobs.load import LoadOptions
+
+    return LoadOptions(
+        mapping=parse_mapping(mapping, settings),
+        sep=sep if sep is not None else settings.sep,
+        date_format=date_format if date_format is not None else settings.date_format,
+        keep_duplicates=keep_duplicates or settings.keep_duplicates,
+        header=header,
+    )
+
+
+def echo_load_result(loaded: LoadResult, rejects_path: Path | None) -> None:
+    """Print what a load read, kept and rejected, by reason, and where the rejected rows went."""
+    from jobs.load import data_summary_lines
+
+    for line in data_summary_lines(loaded.summary):
+        echo(line)
+    if rejects_path is not None:
+        echo(f"rejects: {len(loaded.rejects):,} rows with their reason -> {rejects_path}")
 
 
 @app.command("features")
@@ -118,50 +138,20 @@ def features_command(
 ) -> None:
     """Validate a transaction log and write point-in-time RFM and behaviour features."""
     with user_errors():
-        from features import build_features
-        from features.io import rejects_path_for, write_table
+        from jobs.features import write_features
 
         settings = get_settings()
-        loaded = load_and_report(transactions, settings, mapping, sep, date_format, keep_duplicates, header)
-        features = build_features(
-            loaded.transactions,
-            as_of=as_of,
+        result = write_features(
+            transactions,
+            as_of,
+            out,
+            load_options(settings, mapping, sep, date_format, keep_duplicates, header),
             time_unit_days=time_unit_days or settings.time_unit_days,
             horizon_days=horizon_days,
+            rejects_out=rejects,
         )
-        if features.empty:
-            from core.errors import DataError
-
-            raise DataError(f"no customer has a purchase on or before {as_of}; choose a later --as-of")
-        written = write_table(features, out, index=True)
-        echo(f"features: {len(features):,} customers x {features.shape[1]} columns -> {written}")
-        if len(loaded.rejects):
-            rejects_path = write_table(loaded.rejects, rejects or rejects_path_for(out))
-            echo(f"rejects: {len(loaded.rejects):,} rows with their reason -> {rejects_path}")
-
-
-def load_and_report(
-    transactions: str,
-    settings: Settings,
-    mapping: list[str] | None,
-    sep: str | None,
-    date_format: str | None,
-    keep_duplicates: bool = False,
-    header: bool | None = None,
-) -> LoadResult:
-    """Load and validate a transaction log with options over settings; print what was read and rejected."""
-    from features import load_transactions
-
-    loaded = load_transactions(
-        transactions,
-        mapping=parse_mapping(mapping, settings),
-        sep=sep if sep is not None else settings.sep,
-        date_format=date_format if date_format is not None else settings.date_format,
-        keep_duplicates=keep_duplicates or settings.keep_duplicates,
-        header=header,
-    )
-    print_load_summary(loaded.summary)
-    return loaded
+        echo_load_result(result.loaded, result.rejects_path)
+        echo(f"features: {result.n_customers:,} customers x {result.n_columns} columns -> {result.features_path}")
 
 
 @app.command("generate")
@@ -177,20 +167,14 @@ def generate_command(
 ) -> None:
     """Write a synthetic transaction log from the BG/NBD + Gamma-Gamma process, with its ground truth."""
     with user_errors():
-        from pathlib import Path
+        from jobs.generate import write_synthetic
 
-        from features.io import write_table
-        from features.synthetic import generate_transactions
-
-        data = generate_transactions(customers, seed=get_settings().seed if seed is None else seed, start=start, end=end)
-        log_path = write_table(data.transactions, out)
-        path = Path(out)
-        truth_path = write_table(
-            data.customers, truth or path.with_name(f"{path.name.split('.')[0]}.truth.parquet"), index=True
+        written = write_synthetic(
+            customers, out, seed=get_settings().seed if seed is None else seed, start=start, end=end, truth_out=truth
         )
-        echo(f"transactions: {len(data.transactions):,} rows -> {log_path}")
-        echo(f"ground truth: {len(data.customers):,} customers -> {truth_path}")
-        echo(f"unprofitable customers (truth): {data.customers['unprofitable'].mean():.1%}")
+        echo(f"transactions: {len(written.data.transactions):,} rows -> {written.log_path}")
+        echo(f"ground truth: {len(written.data.customers):,} customers -> {written.truth_path}")
+        echo(f"unprofitable customers (truth): {written.data.customers['unprofitable'].mean():.1%}")
 
 
 @app.command("score")
@@ -260,18 +244,6 @@ def serve_command(
         uvicorn.run("serving.app:app", host=host, port=port, workers=workers, log_level=log_level)
 
 
-def _read_scores_table(path: str) -> pd.DataFrame:
-    """A scores file (Parquet, CSV, ...) as a frame with a customer_id column of strings."""
-    from core.errors import DataError
-    from features.io import read_table
-
-    frame = read_table(path)
-    if "customer_id" not in frame.columns:
-        raise DataError(f"scores file {path} has no customer_id column; write it with `patron score`")
-    frame["customer_id"] = frame["customer_id"].astype(str)
-    return frame
-
-
 @app.command("campaign")
 def campaign_command(
     scores: Annotated[str, typer.Option(help="Batch scores file from `patron score` (Parquet or CSV).")],
@@ -282,22 +254,12 @@ def campaign_command(
 ) -> None:
     """Choose whom to contact under a budget; print the summary by tier and stage and the exclusions."""
     with user_errors():
-        import math
-
-        from features.io import write_table
-        from targeting.campaign import select_campaign
-        from targeting.decide import ensure_decisions
+        from jobs.campaign import run_campaign
         from targeting.policy import TargetingPolicy
 
         settings = get_settings()
         budget = settings.campaign_budget if budget is None else budget
-        if not (math.isfinite(budget) and budget >= 0):
-            raise ValueError(f"--budget must be a finite amount >= 0, got {budget}")
-        policy = TargetingPolicy.from_settings(settings)
-        # scores from `patron score` carry the decisions; a bare model output gets them here
-        decisions = ensure_decisions(_read_scores_table(scores), policy)
-        result = select_campaign(decisions, budget, policy)
-        write_table(result.selected, out)
+        result = run_campaign(scores, out, budget, TargetingPolicy.from_settings(settings))
         echo(result.summary.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
         echo()
         echo(result.excluded.to_string(index=False))
@@ -328,25 +290,23 @@ def train_command(
 ) -> None:
     """Train, evaluate out of time against baselines, log to MLflow, register and gate a new model."""
     with user_errors():
-        from features.io import write_table
+        from jobs.train import run_training
         from training.report import format_report
-        from training.train import train
 
         settings = get_settings()
-        loaded = load_and_report(transactions, settings, mapping, sep, date_format)
-        if len(loaded.rejects):
-            written = write_table(loaded.rejects, rejects)
-            echo(f"rejects: {len(loaded.rejects):,} rows with their reason -> {written}")
-        result = train(
-            loaded.transactions,
-            settings=settings,
+        result = run_training(
+            transactions,
+            load_options(settings, mapping, sep, date_format),
+            settings,
+            rejects_out=rejects,
             as_of=as_of,
             churn_horizon_days=churn_horizon_days,
             experiment=experiment,
             force_promote=force_promote,
+            on_loaded=echo_load_result,
         )
         echo()
-        echo(format_report(result))
+        echo(format_report(result.trained))
 
 
 @app.command("demo")
