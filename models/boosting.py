@@ -230,7 +230,7 @@ class BoostedModel(BaseEstimator):
     def _raw(self, X: pd.DataFrame) -> np.ndarray:
         """The booster's raw score for a frame whose columns include feature_names_ (any order)."""
         self._check_fitted()
-        return self.booster_.predict(self._matrix(X, self.feature_names_), raw_score=True)
+        return np.asarray(self.booster_.predict(self._matrix(X, self.feature_names_), raw_score=True))
 
     # --- state --------------------------------------------------------------------------------
 

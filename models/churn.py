@@ -124,7 +124,7 @@ class ChurnModel(BoostedModel):
         _, valid = self._train(
             matrix, labels, [str(c) for c in X.columns], None if groups is None else np.asarray(groups)
         )
-        raw_valid = self.booster_.predict(matrix[valid], raw_score=True)
+        raw_valid = np.asarray(self.booster_.predict(matrix[valid], raw_score=True))
         self.calibration_, self.calibration_map_, self.calibration_scores_ = _choose_calibration(
             self.calibration, raw_valid, labels[valid], self.seed
         )
