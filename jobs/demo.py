@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features import load_transactions
 from features.datasets import CDNOW_DATE_FORMAT, CDNOW_MAPPING, cdnow_master_path
 from features.validate import LoadResult
-from jobs.load import data_summary_lines
+from jobs.load import LoadOptions, data_summary_lines, load_log
 from patron.settings import Settings
 from serving.batch import BatchResult, score_file
 from serving.model_store import mlflow_scorer_loader
@@ -96,7 +95,7 @@ def load_cdnow(echo: Echo) -> LoadResult:
     """Load and validate the CDNOW master file inside lifetimes; print the load summary."""
     path = cdnow_master_path()
     echo(f"== data: {path}")
-    loaded = load_transactions(path, mapping=CDNOW_MAPPING, date_format=CDNOW_DATE_FORMAT)
+    loaded = load_log(str(path), LoadOptions(mapping=CDNOW_MAPPING, date_format=CDNOW_DATE_FORMAT))
     echo("")
     echo("== data summary")
     for line in data_summary_lines(loaded.summary):
