@@ -21,6 +21,7 @@ demo: $(STAMP)
 
 style: $(STAMP)
 	$(BIN)/ruff check patron core features models training targeting serving jobs tests benchmarks notebooks
+	$(BIN)/mypy
 
 BENCHMARKS := bench_features bench_clv bench_training bench_churn bench_targeting bench_campaigns bench_batch bench_api
 

@@ -8,6 +8,7 @@ instead of repeating the numbers.
 from __future__ import annotations
 
 from types import MappingProxyType
+from typing import Final
 
 SEED = 42
 N_THREADS = 2
@@ -18,7 +19,7 @@ CLV_HORIZON_DAYS = 365
 MONTHLY_DISCOUNT_RATE = 0.01
 MARGIN_RATE = 0.30
 
-BTYD_MODEL = "auto"
+BTYD_MODEL: Final = "auto"  # Final keeps the literal type Settings.btyd_model checks against
 PENALIZER_COEF = 0.0
 CHURN_SNAPSHOTS = 4
 SNAPSHOT_STEP_DAYS = 30

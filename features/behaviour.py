@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.customer_rows import NS_PER_DAY
+from core.units import NS_PER_DAY
 from features.rfm import PurchaseDays, run_starts
 
 WINDOWS_DAYS = (30, 90, 180, 365)

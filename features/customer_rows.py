@@ -15,8 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.errors import DataError
-
-NS_PER_DAY = 86_400_000_000_000
+from core.units import NS_PER_DAY
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ def timestamps_ns(values: pd.Series) -> np.ndarray:
 def as_of_day(value: object) -> int:
     """A date (string, date or timestamp) as whole days since 1970-01-01; the time of day is dropped."""
     try:
-        stamp = pd.Timestamp(value)  # type: ignore[arg-type]
+        stamp = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
         raise DataError(f"not a date: {value!r} (use YYYY-MM-DD)") from exc
     if pd.isna(stamp):

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from core import defaults
 from core.errors import DataError
+from core.units import NS_PER_DAY
 from features.behaviour import (
     WINDOWS_DAYS,
     group_orders,
@@ -18,7 +20,7 @@ from features.behaviour import (
     return_features,
     rhythm_features,
 )
-from features.customer_rows import NS_PER_DAY, CustomerRows, as_of_day, sort_rows
+from features.customer_rows import CustomerRows, as_of_day, sort_rows
 from features.labels import LABEL_COLUMNS, holdout_labels
 from features.rfm import RFM_COLUMNS, past_purchase_days, rfm
 
@@ -77,7 +79,7 @@ def feature_columns(transactions: pd.DataFrame, horizon_days: int | None = None)
 def build_features(
     transactions: pd.DataFrame,
     as_of: str | dt.date | pd.Timestamp,
-    time_unit_days: int = 1,
+    time_unit_days: int = defaults.TIME_UNIT_DAYS,
     horizon_days: int | None = None,
 ) -> pd.DataFrame:
     """Point-in-time features of every customer with a purchase on or before `as_of` (inclusive).

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core import defaults
 from core.errors import DataError
 from features.customer_rows import CustomerRows, as_of_day, sort_rows
 
@@ -58,7 +59,7 @@ def purchase_days(customer: np.ndarray, day: np.ndarray, amount: np.ndarray) -> 
     return PurchaseDays(pair_customer, day[start_index], spend, first, count, pair_customer[first])
 
 
-def rfm(days: PurchaseDays, as_of: int, time_unit_days: float = 1) -> dict[str, np.ndarray]:
+def rfm(days: PurchaseDays, as_of: int, time_unit_days: float = defaults.TIME_UNIT_DAYS) -> dict[str, np.ndarray]:
     """frequency, recency, T, monetary_value per customer (in the order of `days.customers`).
 
     frequency = purchase days - 1; recency = last - first purchase day; T = as_of - first purchase
@@ -87,7 +88,7 @@ def past_purchase_days(rows: CustomerRows, as_of: int) -> PurchaseDays:
 
 
 def rfm_summary(
-    transactions: pd.DataFrame, as_of: str | dt.date | pd.Timestamp, time_unit_days: int = 1
+    transactions: pd.DataFrame, as_of: str | dt.date | pd.Timestamp, time_unit_days: int = defaults.TIME_UNIT_DAYS
 ) -> pd.DataFrame:
     """frequency, recency, T, monetary_value of every customer with a purchase on or before `as_of`.
 

@@ -43,7 +43,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-NS_PER_DAY = 86_400_000_000_000
+from core.units import NS_PER_DAY
+
 NS_PER_SECOND = 1_000_000_000
 CATEGORIES = ("books", "music", "video", "games", "home", "garden", "fashion", "toys")
 CHANNELS = ("web", "app", "marketplace")

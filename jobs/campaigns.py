@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from jobs.campaign_ledger import (
 )
 from jobs.campaign_report import CampaignReport, overall_metrics, read_assignments, report_campaigns
 from targeting.campaign import CampaignResult, select_campaign
+from targeting.decide import ensure_decisions
 from targeting.policy import TargetingPolicy
 from training.campaign_learning import LearnedUplift, learn_uplift
 
@@ -136,3 +138,43 @@ def learn_from_campaigns(sources: Sequence[str], transactions: pd.DataFrame, set
     tracking_uri = settings.resolved_tracking_uri()
     assignments = load_assignments(sources, tracking_uri=tracking_uri, experiment=settings.campaign_experiment_name)
     return learn_uplift(assignments, transactions, policy, window_days=settings.campaign_window_days)
+
+
+def read_scores_table(path: str) -> pd.DataFrame:
+    """A scores file (Parquet, CSV, ...) as a frame with a customer_id column of strings."""
+    frame = read_table(path)
+    if "customer_id" not in frame.columns:
+        raise DataError(f"scores file {path} has no customer_id column; write it with `patron score`")
+    frame["customer_id"] = frame["customer_id"].astype(str)
+    return frame
+
+
+def run_campaign(
+    scores: str,
+    out: str,
+    budget: float,
+    policy: TargetingPolicy,
+    *,
+    tracking_uri: str,
+    experiment: str,
+    campaign_id: str | None = None,
+    control_share: float | None = None,
+    send_date: str | None = None,
+) -> PlannedCampaign:
+    """Select a campaign under `budget` from a scores file, hold back its control group, write the
+    assignment list to `out` and record the campaign in the ledger."""
+    if not (math.isfinite(budget) and budget >= 0):
+        raise ValueError(f"--budget must be a finite amount >= 0, got {budget}")
+    # scores from `patron score` carry the decisions; a bare model output gets them here
+    decisions = ensure_decisions(read_scores_table(scores), policy)
+    return plan_campaign(
+        decisions,
+        budget,
+        policy,
+        out,
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        campaign_id=campaign_id,
+        control_share=control_share,
+        send_date=send_date,
+    )

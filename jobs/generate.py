@@ -1,48 +1,62 @@
-"""patron generate: a synthetic log with its ground truth, and optionally past campaigns with true uplift."""
+"""`patron generate`: a synthetic transaction log with its ground truth, and optionally past campaigns with true uplift."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from features.io import write_table
-from features.synthetic import generate_transactions
+from features.synthetic import SyntheticData, generate_transactions
 from features.synthetic_campaigns import simulate_campaigns
 from targeting.policy import TargetingPolicy
 
 
-def generate_job(
+@dataclass(frozen=True)
+class GeneratedFiles:
+    """The generated data and where its tables went (`assignments` only with simulated campaigns)."""
+
+    data: SyntheticData
+    transactions: pd.DataFrame
+    log_path: Path
+    truth_path: Path
+    assignments: pd.DataFrame | None = None
+    assignments_path: Path | None = None
+
+
+def truth_path_for(out: str | Path) -> Path:
+    """Where the ground truth of a log written to `out` goes by default: `<stem>.truth.parquet` beside it."""
+    path = Path(out)
+    return path.with_name(f"{path.name.split('.')[0]}.truth.parquet")
+
+
+def write_synthetic(
     customers: int,
     out: str,
     *,
     seed: int,
     start: str,
     end: str,
-    truth: str | None,
-    campaigns: int,
-    campaigns_out: str | None,
-    window_days: int,
-    control_share: float,
-    policy: TargetingPolicy,
-) -> list[str]:
-    """Write the log, the truth and (with `campaigns` > 0) the campaigns' assignment file; lines to print."""
+    truth_out: str | None = None,
+    campaigns: int = 0,
+    campaigns_out: str | None = None,
+    window_days: int = 30,
+    control_share: float = 0.1,
+    policy: TargetingPolicy | None = None,
+) -> GeneratedFiles:
+    """Generate `customers` customers' transactions and write the log, its ground truth and (with
+    `campaigns` > 0) the simulated campaigns' assignment file with each customer's true uplift."""
     data = generate_transactions(customers, seed=seed, start=start, end=end)
     transactions = data.transactions
-    lines = []
+    assignments = assignments_path = None
     if campaigns > 0 and campaigns_out is not None:
-        simulated = simulate_campaigns(data, campaigns, window_days=window_days, control_share=control_share, seed=seed, policy=policy)
-        transactions = simulated.transactions
-        written = write_table(simulated.assignments, campaigns_out)
-        groups = simulated.assignments["group"].value_counts()
-        lines.append(
-            f"campaigns: {campaigns} past campaigns, {groups.get('treatment', 0):,} treated and {groups.get('control', 0):,} "
-            f"control customers, true uplift {simulated.assignments['true_uplift'].mean():.4f} on average -> {written}"
+        simulated = simulate_campaigns(
+            data, campaigns, window_days=window_days, control_share=control_share, seed=seed,
+            policy=policy or TargetingPolicy(),
         )
+        transactions, assignments = simulated.transactions, simulated.assignments
+        assignments_path = write_table(assignments, campaigns_out)
     log_path = write_table(transactions, out)
-    path = Path(out)
-    truth_path = write_table(data.customers, truth or path.with_name(f"{path.name.split('.')[0]}.truth.parquet"), index=True)
-    return [
-        f"transactions: {len(transactions):,} rows -> {log_path}",
-        f"ground truth: {len(data.customers):,} customers -> {truth_path}",
-        f"unprofitable customers (truth): {data.customers['unprofitable'].mean():.1%}",
-        *lines,
-    ]
+    truth_path = write_table(data.customers, truth_out or truth_path_for(out), index=True)
+    return GeneratedFiles(data, transactions, log_path, truth_path, assignments, assignments_path)

@@ -5,19 +5,31 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 
-from core.errors import ModelError
+from core.errors import ModelError, NotFittedError
 
 logger = logging.getLogger(__name__)
 
+Model = TypeVar("Model", bound="BoostedModel")
+
 BOOSTER_FILE = "booster.txt"
 META_FILE = "model.json"
+
+# Hyperparameter defaults shared by ChurnModel and ValueModel (training passes its own recipe).
+N_ESTIMATORS = 2000
+LEARNING_RATE = 0.03
+NUM_LEAVES = 15
+MIN_CHILD_SAMPLES = 50
+REG_LAMBDA = 1.0
+VALIDATION_FRACTION = 0.2
+EARLY_STOPPING_ROUNDS = 100
 
 
 def _builtin(value: Any) -> Any:
@@ -27,11 +39,12 @@ def _builtin(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-class BoostedModel:
+class BoostedModel(BaseEstimator):
     """Base of ChurnModel and ValueModel: one LightGBM booster trained with early stopping.
 
-    Subclasses define `__init__` (hyperparameters only, scikit-learn style), `_OBJECTIVE`,
-    `_METRIC`, `_STRATIFY` and how targets are transformed.
+    A scikit-learn estimator (`get_params`, `set_params`, `clone`, repr come from `BaseEstimator`).
+    Subclasses define `__init__` (hyperparameters only), `_OBJECTIVE`, `_METRIC`, `_STRATIFY` and
+    how targets are transformed.
     """
 
     _OBJECTIVE = ""
@@ -51,13 +64,6 @@ class BoostedModel:
     early_stopping_rounds: int
 
     # --- hyperparameters ------------------------------------------------------------------------
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Hyperparameters, as scikit-learn estimators report them."""
-        import inspect
-
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {name: getattr(self, name) for name in names}
 
     def _lgb_params(self, feature_names: list[str]) -> dict[str, Any]:
         """LightGBM parameters: deterministic given seed and thread count."""
@@ -224,7 +230,7 @@ class BoostedModel:
     def _raw(self, X: pd.DataFrame) -> np.ndarray:
         """The booster's raw score for a frame whose columns include feature_names_ (any order)."""
         self._check_fitted()
-        return self.booster_.predict(self._matrix(X, self.feature_names_), raw_score=True)
+        return np.asarray(self.booster_.predict(self._matrix(X, self.feature_names_), raw_score=True))
 
     # --- state --------------------------------------------------------------------------------
 
@@ -234,7 +240,7 @@ class BoostedModel:
 
     def _check_fitted(self) -> None:
         if not self.__sklearn_is_fitted__():
-            raise ModelError(
+            raise NotFittedError(
                 f"this {type(self).__name__} is not fitted yet: call fit(X, y) or {type(self).__name__}.load(directory)"
             )
 
@@ -261,7 +267,7 @@ class BoostedModel:
         self.booster_.save_model(str(path / BOOSTER_FILE))
         meta = {
             "format": self._FORMAT,
-            "hyperparameters": self.get_params(),
+            "hyperparameters": self.get_params(deep=False),
             "feature_names_": self.feature_names_,
             "best_iteration_": self.best_iteration_,
             **self._extra_state(),
@@ -269,7 +275,7 @@ class BoostedModel:
         (path / META_FILE).write_text(json.dumps(meta, indent=2, default=_builtin))
 
     @classmethod
-    def load(cls, directory: str | Path) -> BoostedModel:
+    def load(cls: type[Model], directory: str | Path) -> Model:
         """Read a model written by `save`."""
         path = Path(directory)
         try:

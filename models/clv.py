@@ -19,8 +19,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
+from sklearn.base import BaseEstimator
 
-from core.errors import ModelError
+from core import defaults
+from core.errors import ModelError, NotFittedError
+from core.units import DAYS_PER_MONTH
+from features.rfm import RFM_COLUMNS
 from models.btyd_math import (
     beta_geo_alive_purchases,
     beta_geo_p_alive,
@@ -42,8 +46,6 @@ PARAM_RANGE = (1e-8, 1e8)
 a fit are rounding noise, so it counts as a failed fit."""
 MIN_Q = 1.0 + 1e-6
 """Gamma-Gamma's population mean spend v p / (q - 1) is infinite (negative) for q <= 1."""
-DAYS_PER_MONTH = 365.25 / 12
-RFM_COLUMNS = ("frequency", "recency", "T", "monetary_value")
 PREDICTION_COLUMNS = ("p_alive", "expected_purchases", "expected_order_value", "clv")
 _FORMAT = "patron.CLVModel/1"
 _LEARNED = (
@@ -74,7 +76,7 @@ class _Degenerate(_FitFailure):
         self.params = params
 
 
-class CLVModel:
+class CLVModel(BaseEstimator):
     """BG/NBD (or MBG/NBD, Pareto/NBD) purchases times Gamma-Gamma spend: CLV per customer.
 
     Assumptions (Fader, Hardie & Lee 2005, "Counting Your Customers the Easy Way"; Batislam et al.
@@ -84,6 +86,8 @@ class CLVModel:
     also right after the first purchase; Pareto/NBD: at an exponential time, rate ~ Gamma(s, beta)).
     Spend per order is Gamma-Gamma (Fader, Hardie & Lee 2005b, p, q, v), independent of the purchase
     process; `freq_monetary_corr_` reports how far the data are from that independence.
+
+    A scikit-learn estimator: `get_params`, `set_params`, `clone` and repr come from `BaseEstimator`.
 
     Parameters
     ----------
@@ -118,12 +122,12 @@ class CLVModel:
 
     def __init__(
         self,
-        model: str = "auto",
-        penalizer_coef: float = 0.0,
-        time_unit_days: int = 1,
-        clv_horizon_days: int = 365,
-        monthly_discount_rate: float = 0.01,
-        margin_rate: float = 0.3,
+        model: str = defaults.BTYD_MODEL,
+        penalizer_coef: float = defaults.PENALIZER_COEF,
+        time_unit_days: int = defaults.TIME_UNIT_DAYS,
+        clv_horizon_days: int = defaults.CLV_HORIZON_DAYS,
+        monthly_discount_rate: float = defaults.MONTHLY_DISCOUNT_RATE,
+        margin_rate: float = defaults.MARGIN_RATE,
     ) -> None:
         self.model = model
         self.penalizer_coef = penalizer_coef
@@ -337,7 +341,7 @@ class CLVModel:
 
     def _check_fitted(self) -> None:
         if not self.__sklearn_is_fitted__():
-            raise ModelError(
+            raise NotFittedError(
                 "this CLVModel is not fitted yet: call fit(features) or CLVModel.from_dict(...) first"
             )
 
@@ -347,23 +351,12 @@ class CLVModel:
 
     # --- serialisation ------------------------------------------------------------------------
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Hyperparameters, as scikit-learn estimators report them."""
-        return {
-            "model": str(self.model),
-            "penalizer_coef": float(self.penalizer_coef),
-            "time_unit_days": int(self.time_unit_days),
-            "clv_horizon_days": int(self.clv_horizon_days),
-            "monthly_discount_rate": float(self.monthly_discount_rate),
-            "margin_rate": float(self.margin_rate),
-        }
-
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe description (hyperparameters and a handful of fitted numbers); NaN becomes None."""
         self._check_fitted()
         return {
             "format": _FORMAT,
-            "hyperparameters": self.get_params(),
+            "hyperparameters": {key: _json_scalar(value) for key, value in self.get_params(deep=False).items()},
             "model_": self.model_,
             "params_": {key: _json_float(value) for key, value in self.params_.items()},
             "fallbacks_": list(self.fallbacks_),
@@ -398,10 +391,6 @@ class CLVModel:
         model.spend_penalizer_ = float(d.get("spend_penalizer_", model.penalizer_coef))
         model.n_customers_ = int(d.get("n_customers_", 0))
         return model
-
-    def __repr__(self) -> str:
-        fitted = f", fitted={self.model_}" if self.__sklearn_is_fitted__() else ""
-        return f"CLVModel(model={self.model!r}, penalizer_coef={self.penalizer_coef}{fitted})"
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -585,6 +574,11 @@ def _margin(features: pd.DataFrame, default: float, n: int) -> np.ndarray:
         dtype=float, na_value=np.nan
     )
     return np.where(np.isfinite(margin), margin, float(default))
+
+
+def _json_scalar(value: Any) -> Any:
+    """A hyperparameter as a plain Python value (numpy scalars from a settings frame become int/float/str)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _json_float(value: float) -> float | None:

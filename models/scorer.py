@@ -18,6 +18,7 @@ import pandas as pd
 from core.errors import DataError, ModelError
 from core.scores import SCORE_COLUMNS
 from features.pipeline import MAY_BE_MISSING
+from features.rfm import RFM_COLUMNS
 from models.churn import ChurnModel
 from models.clv import CLVModel
 from models.intervals import prediction_intervals
@@ -36,7 +37,6 @@ CLV_FILE = "clv.json"
 CHURN_DIR = "churn"
 VALUE_DIR = "value"
 
-RFM_COLUMNS = ["frequency", "recency", "T", "monetary_value"]
 BTYD_COLUMNS = [
     "p_alive",
     "expected_purchases_churn_horizon",

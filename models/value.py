@@ -7,8 +7,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core import defaults
 from core.errors import ModelError
-from models.boosting import BoostedModel
+from models.boosting import (
+    EARLY_STOPPING_ROUNDS,
+    LEARNING_RATE,
+    MIN_CHILD_SAMPLES,
+    N_ESTIMATORS,
+    NUM_LEAVES,
+    REG_LAMBDA,
+    VALIDATION_FRACTION,
+    BoostedModel,
+)
 
 
 class ValueModel(BoostedModel):
@@ -39,16 +49,16 @@ class ValueModel(BoostedModel):
 
     def __init__(
         self,
-        seed: int = 42,
-        n_threads: int = 2,
-        n_estimators: int = 2000,
-        learning_rate: float = 0.03,
-        num_leaves: int = 15,
-        min_child_samples: int = 50,
-        reg_lambda: float = 1.0,
+        seed: int = defaults.SEED,
+        n_threads: int = defaults.N_THREADS,
+        n_estimators: int = N_ESTIMATORS,
+        learning_rate: float = LEARNING_RATE,
+        num_leaves: int = NUM_LEAVES,
+        min_child_samples: int = MIN_CHILD_SAMPLES,
+        reg_lambda: float = REG_LAMBDA,
         monotone_constraints: dict[str, int] | None = None,
-        validation_fraction: float = 0.2,
-        early_stopping_rounds: int = 100,
+        validation_fraction: float = VALIDATION_FRACTION,
+        early_stopping_rounds: int = EARLY_STOPPING_ROUNDS,
     ) -> None:
         self.seed = seed
         self.n_threads = n_threads

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,9 +12,10 @@ import typer
 from patron.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from pathlib import Path
 
     from features.validate import LoadResult
+    from jobs.load import LoadOptions
     from targeting.policy import TargetingPolicy
 
 app = typer.Typer(
@@ -79,15 +79,34 @@ def echo(text: str = "") -> None:
 # --- commands: each parses options and calls one library function -----------------------------
 
 
-def print_load_summary(summary: dict) -> None:
-    """Print what a load read, kept and rejected, by reason."""
-    table = [("rows read", summary["rows_read"]), ("rows accepted", summary["rows_accepted"])]
-    table.append(("rows rejected", summary["rows_rejected"]))
-    table += [(f"  {reason}", count) for reason, count in summary["rejected_by_reason"].items()]
-    table += [("customers", summary["customers"]), ("returns", summary.get("returns", 0))]
-    for label, count in table:
-        echo(f"{label:<24}{count:>12,}")
-    echo(f"{'date range':<24}{summary['first_timestamp']} .. {summary['last_timestamp']}")
+def load_options(
+    settings: Settings,
+    mapping: list[str] | None,
+    sep: str | None,
+    date_format: str | None,
+    keep_duplicates: bool = False,
+    header: bool | None = None,
+) -> LoadOptions:
+    """How to read a log: the command's options over the settings."""
+    from jobs.load import LoadOptions
+
+    return LoadOptions(
+        mapping=parse_mapping(mapping, settings),
+        sep=sep if sep is not None else settings.sep,
+        date_format=date_format if date_format is not None else settings.date_format,
+        keep_duplicates=keep_duplicates or settings.keep_duplicates,
+        header=header,
+    )
+
+
+def echo_load_result(loaded: LoadResult, rejects_path: Path | None) -> None:
+    """Print what a load read, kept and rejected, by reason, and where the rejected rows went."""
+    from jobs.load import data_summary_lines
+
+    for line in data_summary_lines(loaded.summary):
+        echo(line)
+    if rejects_path is not None:
+        echo(f"rejects: {len(loaded.rejects):,} rows with their reason -> {rejects_path}")
 
 
 @app.command("features")
@@ -119,50 +138,20 @@ def features_command(
 ) -> None:
     """Validate a transaction log and write point-in-time RFM and behaviour features."""
     with user_errors():
-        from features import build_features
-        from features.io import rejects_path_for, write_table
+        from jobs.features import write_features
 
         settings = get_settings()
-        loaded = load_and_report(transactions, settings, mapping, sep, date_format, keep_duplicates, header)
-        features = build_features(
-            loaded.transactions,
-            as_of=as_of,
+        result = write_features(
+            transactions,
+            as_of,
+            out,
+            load_options(settings, mapping, sep, date_format, keep_duplicates, header),
             time_unit_days=time_unit_days or settings.time_unit_days,
             horizon_days=horizon_days,
+            rejects_out=rejects,
         )
-        if features.empty:
-            from core.errors import DataError
-
-            raise DataError(f"no customer has a purchase on or before {as_of}; choose a later --as-of")
-        written = write_table(features, out, index=True)
-        echo(f"features: {len(features):,} customers x {features.shape[1]} columns -> {written}")
-        if len(loaded.rejects):
-            rejects_path = write_table(loaded.rejects, rejects or rejects_path_for(out))
-            echo(f"rejects: {len(loaded.rejects):,} rows with their reason -> {rejects_path}")
-
-
-def load_and_report(
-    transactions: str,
-    settings: Settings,
-    mapping: list[str] | None,
-    sep: str | None,
-    date_format: str | None,
-    keep_duplicates: bool = False,
-    header: bool | None = None,
-) -> LoadResult:
-    """Load and validate a transaction log with options over settings; print what was read and rejected."""
-    from features import load_transactions
-
-    loaded = load_transactions(
-        transactions,
-        mapping=parse_mapping(mapping, settings),
-        sep=sep if sep is not None else settings.sep,
-        date_format=date_format if date_format is not None else settings.date_format,
-        keep_duplicates=keep_duplicates or settings.keep_duplicates,
-        header=header,
-    )
-    print_load_summary(loaded.summary)
-    return loaded
+        echo_load_result(result.loaded, result.rejects_path)
+        echo(f"features: {result.n_customers:,} customers x {result.n_columns} columns -> {result.features_path}")
 
 
 @app.command("generate")
@@ -188,25 +177,34 @@ def generate_command(
 ) -> None:
     """Write a synthetic transaction log from the BG/NBD + Gamma-Gamma process, with its ground truth."""
     with user_errors():
-        from jobs.generate import generate_job
+        from jobs.generate import write_synthetic
 
         if (campaigns > 0) != (campaigns_out is not None):
             raise typer.BadParameter("--campaigns K and --campaigns-out FILE go together")
         settings = get_settings()
-        for line in generate_job(
+        written = write_synthetic(
             customers,
             out,
             seed=settings.seed if seed is None else seed,
             start=start,
             end=end,
-            truth=truth,
+            truth_out=truth,
             campaigns=campaigns,
             campaigns_out=campaigns_out,
             window_days=window_days or settings.campaign_window_days,
             control_share=settings.control_share if control_share is None else control_share,
             policy=_policy(settings),
-        ):
-            echo(line)
+        )
+        echo(f"transactions: {len(written.transactions):,} rows -> {written.log_path}")
+        echo(f"ground truth: {len(written.data.customers):,} customers -> {written.truth_path}")
+        echo(f"unprofitable customers (truth): {written.data.customers['unprofitable'].mean():.1%}")
+        if written.assignments is not None:
+            groups = written.assignments["group"].value_counts()
+            echo(
+                f"campaigns: {campaigns} past campaigns, {groups.get('treatment', 0):,} treated and "
+                f"{groups.get('control', 0):,} control customers, true uplift "
+                f"{written.assignments['true_uplift'].mean():.4f} on average -> {written.assignments_path}"
+            )
 
 
 def _policy(settings: Settings) -> TargetingPolicy:
@@ -283,18 +281,6 @@ def serve_command(
         uvicorn.run("serving.app:app", host=host, port=port, workers=workers, log_level=log_level)
 
 
-def _read_scores_table(path: str) -> pd.DataFrame:
-    """A scores file (Parquet, CSV, ...) as a frame with a customer_id column of strings."""
-    from core.errors import DataError
-    from features.io import read_table
-
-    frame = read_table(path)
-    if "customer_id" not in frame.columns:
-        raise DataError(f"scores file {path} has no customer_id column; write it with `patron score`")
-    frame["customer_id"] = frame["customer_id"].astype(str)
-    return frame
-
-
 @app.command("campaign")
 def campaign_command(
     scores: Annotated[str, typer.Option(help="Batch scores file from `patron score` (Parquet or CSV).")],
@@ -310,23 +296,15 @@ def campaign_command(
 ) -> None:
     """Choose whom to contact under a budget, hold back a control group, record the campaign in the ledger."""
     with user_errors():
-        import math
-
-        from jobs.campaigns import plan_campaign
-        from targeting.decide import ensure_decisions
+        from jobs.campaigns import run_campaign
 
         settings = get_settings()
         budget = settings.campaign_budget if budget is None else budget
-        if not (math.isfinite(budget) and budget >= 0):
-            raise ValueError(f"--budget must be a finite amount >= 0, got {budget}")
-        policy = _policy(settings)
-        # scores from `patron score` carry the decisions; a bare model output gets them here
-        decisions = ensure_decisions(_read_scores_table(scores), policy)
-        planned = plan_campaign(
-            decisions,
-            budget,
-            policy,
+        planned = run_campaign(
+            scores,
             out,
+            budget,
+            _policy(settings),
             tracking_uri=settings.resolved_tracking_uri(),
             experiment=settings.campaign_experiment_name,
             campaign_id=campaign_id,
@@ -379,11 +357,13 @@ def campaign_report_command(
     with user_errors():
         from jobs.campaign_report import report_lines
         from jobs.campaigns import run_report
+        from jobs.load import load_log
 
         settings = get_settings()
         if (assignments is None) == (campaign is None):
             raise typer.BadParameter("give exactly one of --assignments FILE or --campaign ID")
-        loaded = load_and_report(transactions, settings, mapping, sep, date_format)
+        loaded = load_log(transactions, load_options(settings, mapping, sep, date_format))
+        echo_load_result(loaded, None)
         report = run_report(
             loaded.transactions,
             _policy(settings),
@@ -426,34 +406,25 @@ def train_command(
 ) -> None:
     """Train, evaluate out of time against baselines, log to MLflow, register and gate a new model."""
     with user_errors():
-        from features.io import write_table
+        from jobs.train import run_training
         from training.report import format_report
-        from training.train import train
 
         settings = get_settings()
-        loaded = load_and_report(transactions, settings, mapping, sep, date_format)
-        if len(loaded.rejects):
-            written = write_table(loaded.rejects, rejects)
-            echo(f"rejects: {len(loaded.rejects):,} rows with their reason -> {written}")
-        policy = None
-        if campaigns:
-            from jobs.campaigns import learn_from_campaigns
-
-            learned = learn_from_campaigns(campaigns, loaded.transactions, settings)
-            for line in learned.lines():
-                echo(line)
-            policy = learned.policy
-        result = train(
-            loaded.transactions,
-            settings=settings,
-            policy=policy,
+        result = run_training(
+            transactions,
+            load_options(settings, mapping, sep, date_format),
+            settings,
+            rejects_out=rejects,
+            campaigns=campaigns or (),
             as_of=as_of,
             churn_horizon_days=churn_horizon_days,
             experiment=experiment,
             force_promote=force_promote,
+            on_loaded=echo_load_result,
+            on_learned=lambda learned: [echo(line) for line in learned.lines()],
         )
         echo()
-        echo(format_report(result))
+        echo(format_report(result.trained))
 
 
 @app.command("demo")
@@ -476,4 +447,4 @@ def main() -> None:  # pragma: no cover - console entry point
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

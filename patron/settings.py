@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core import defaults
+from core.tier_shares import validate_tier_shares
 
 
 def _split_csv(value: object) -> object:
@@ -198,9 +199,7 @@ class Settings(BaseSettings):
     @field_validator("tier_shares")
     @classmethod
     def _shares_sum_to_one(cls, value: list[float]) -> list[float]:
-        if len(value) != 4 or any(share <= 0 for share in value) or abs(sum(value) - 1.0) > 1e-6:
-            raise ValueError("tier_shares must be four positive shares summing to 1 (diamond, gold, silver, regular)")
-        return value
+        return list(validate_tier_shares(value))
 
     def resolved_tracking_uri(self) -> str:
         """The MLflow tracking URI: the setting, else MLFLOW_TRACKING_URI, else the local sqlite store."""

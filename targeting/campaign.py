@@ -14,7 +14,7 @@ the 16 items around the first one that does not fit (the knapsack's "core", wher
 differ) are re-chosen exactly by enumerating their 65,536 subsets at once, and the single most profitable
 affordable contact is tried alone (which bounds the worst case at half the optimum); the best answer wins.
 On generated cases of 30-200 items the result stays within 1% of the exact optimum (scipy milp) -- see
-tests/targeting/test_campaign.py and benchmarks/RESULTS.md, which also give plain greedy's gap.
+tests/targeting/test_campaign_selection.py and benchmarks/RESULTS.md, which also give plain greedy's gap.
 
 Every customer is accounted for: the selected ones, plus the `excluded` table counting the others by
 reason: the decisions' `exclude_reason` (`negative_net_value`, `recent_purchase`, `no_positive_profit`),

@@ -11,7 +11,7 @@ With d = days since the last purchase and the policy's thresholds (defaults 90, 
 | `lost`     | d > at_risk_days                                | d > 365         |
 
 Each threshold belongs to the less engaged stage on its left ("active: fewer than 90 days", "sleeping: up
-to 180 days", "at risk: up to 365 days, beyond is lost"), as in patron/settings.py.
+to 180 days", "at risk: up to 365 days, beyond is lost"), as in `core.defaults`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from core import defaults
 from targeting.policy import STAGES
 
 STAGE_NAMES = np.array(STAGES, dtype=object)
@@ -30,9 +31,9 @@ NEW, ACTIVE, SLEEPING, AT_RISK, LOST = range(5)  # positions in STAGES
 def stage_codes(
     days_since_last: Sequence[float] | np.ndarray | pd.Series,
     frequency: Sequence[float] | np.ndarray | pd.Series,
-    active_days: int = 90,
-    sleeping_days: int = 180,
-    at_risk_days: int = 365,
+    active_days: int = defaults.ACTIVE_DAYS,
+    sleeping_days: int = defaults.SLEEPING_DAYS,
+    at_risk_days: int = defaults.AT_RISK_DAYS,
 ) -> np.ndarray:
     """Lifecycle stage index per customer (positions in `STAGES`; boundaries in the module's table)."""
     days = np.asarray(days_since_last, dtype=float).reshape(-1)
@@ -51,13 +52,3 @@ def stage_codes(
     )
     return codes.astype(np.int8)
 
-
-def assign_stages(
-    days_since_last: Sequence[float] | np.ndarray | pd.Series,
-    frequency: Sequence[float] | np.ndarray | pd.Series,
-    active_days: int = 90,
-    sleeping_days: int = 180,
-    at_risk_days: int = 365,
-) -> np.ndarray:
-    """Lifecycle stage names per customer (see the module's table for the exact boundaries)."""
-    return STAGE_NAMES[stage_codes(days_since_last, frequency, active_days, sleeping_days, at_risk_days)]

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from core import defaults
+from core.tier_shares import validate_tier_shares
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ class TargetingPolicy:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise in place once
-        set_(self, "tier_shares", tuple(float(s) for s in self.tier_shares))
+        set_(self, "tier_shares", validate_tier_shares(self.tier_shares))
         set_(self, "perk_tiers", tuple(str(t) for t in self.perk_tiers))
         set_(self, "measured_uplift", tuple(str(s) for s in self.measured_uplift))
         set_(self, "uplift", _frozen(self.uplift, defaults.UPLIFT))
@@ -172,9 +173,6 @@ class TargetingPolicy:
         self._validate()
 
     def _validate(self) -> None:
-        shares = self.tier_shares
-        if len(shares) != 4 or any(s <= 0 for s in shares) or abs(sum(shares) - 1.0) > 1e-6:
-            raise ValueError("tier_shares must be four positive shares summing to 1 (diamond, gold, silver, regular)")
         if not 0 < self.active_days <= self.sleeping_days <= self.at_risk_days:
             raise ValueError(
                 "lifecycle thresholds must satisfy 0 < active_days <= sleeping_days <= at_risk_days, got "

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from core import defaults
+
 NEGATIVE_NET_VALUE = "negative_net_value"
 
 
@@ -34,7 +36,7 @@ def expected_orders(
     clv: np.ndarray,
     expected_purchases: np.ndarray,
     expected_order_value: np.ndarray,
-    margin_rate: float | np.ndarray = 0.30,
+    margin_rate: float | np.ndarray = defaults.MARGIN_RATE,
 ) -> np.ndarray:
     """Orders expected over the CLV horizon: the model's count, or more if the CLV implies more."""
     margin = np.maximum(np.asarray(clv, dtype=float), 0.0)
@@ -45,7 +47,10 @@ def expected_orders(
 
 
 def shrink_rate(
-    observed: np.ndarray, orders: np.ndarray, prior: float = 0.10, prior_orders: float = 1.0
+    observed: np.ndarray,
+    orders: np.ndarray,
+    prior: float = defaults.RETURN_RATE_PRIOR,
+    prior_orders: float = defaults.RETURN_PRIOR_ORDERS,
 ) -> np.ndarray:
     """A per-order rate pulled towards `prior` as if `prior_orders` more orders had shown it."""
     n = np.maximum(np.asarray(orders, dtype=float), 0.0)
@@ -61,9 +66,9 @@ def net_value(
     expected_order_value: np.ndarray,
     return_rate: np.ndarray,
     return_value_share: np.ndarray,
-    margin_rate: float | np.ndarray = 0.30,
-    service_cost_per_order: float = 1.0,
-    return_handling_cost: float = 5.0,
+    margin_rate: float | np.ndarray = defaults.MARGIN_RATE,
+    service_cost_per_order: float = defaults.SERVICE_COST_PER_ORDER,
+    return_handling_cost: float = defaults.RETURN_HANDLING_COST,
 ) -> np.ndarray:
     """Expected margin kept over the CLV horizon minus the expected cost to serve (see the module doc)."""
     margin = np.maximum(np.asarray(clv, dtype=float), 0.0)
@@ -73,7 +78,3 @@ def net_value(
     cost_per_order = service_cost_per_order + returns_per_order * return_handling_cost
     return margin * kept - orders * cost_per_order
 
-
-def is_unprofitable(values: np.ndarray) -> np.ndarray:
-    """True where the expected net value is negative."""
-    return np.asarray(values, dtype=float) < 0

@@ -23,16 +23,14 @@ import numpy as np
 import pandas as pd
 
 from core import defaults
+from core.tier_shares import validate_tier_shares
 from targeting.policy import TIERS
 
 TIER_NAMES = np.array(TIERS, dtype=object)
 
 
 def _check_shares(shares: Sequence[float]) -> np.ndarray:
-    values = np.asarray(list(shares), dtype=float)
-    if values.shape != (4,) or (values <= 0).any() or abs(values.sum() - 1.0) > 1e-6:
-        raise ValueError("tier shares must be four positive shares summing to 1 (diamond, gold, silver, regular)")
-    return values
+    return np.asarray(validate_tier_shares(shares), dtype=float)
 
 
 def _scores(value_score: Sequence[float] | np.ndarray | pd.Series) -> np.ndarray:

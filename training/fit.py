@@ -14,6 +14,7 @@ import pandas as pd
 from core import defaults
 from core.errors import DataError
 from features import build_features
+from features.labels import LABEL_COLUMNS
 from models.churn import ChurnModel
 from models.clv import CLVModel
 from models.scorer import BTYD_COLUMNS, PatronScorer, btyd_outputs
@@ -24,7 +25,6 @@ from training.split import SNAPSHOT_COLUMN, restrict_to, snapshot_dates
 
 logger = logging.getLogger(__name__)
 
-LABEL_COLUMNS = ("churned", "holdout_purchases", "holdout_net_spend")
 SMALL_FIT_ROWS = 100_000
 # Direction of a feature's effect on churn risk (+1 raises it, -1 lowers it), all else equal: a more
 # recent purchase, more recent orders or a higher P(alive), expected purchases or CLV never raise the

@@ -10,7 +10,7 @@ import pytest
 from model_data import churn_frame
 from sklearn.metrics import roc_auc_score
 
-from core.errors import ModelError
+from core.errors import ModelError, NotFittedError
 from models.churn import PROBABILITY_FLOOR, ChurnModel
 
 # Out-of-time: train on features at 1997-12-31 (labels to 1998-03-31), test at 1998-03-31 (to 06-29).
@@ -141,7 +141,7 @@ def test_bad_inputs_are_refused(cdnow_churn):
         ChurnModel(monotone_constraints={"recency": 2}).fit(X, y)
     with pytest.raises(ModelError, match="numeric"):
         ChurnModel().fit(X.assign(segment="a"), y)
-    with pytest.raises(ModelError, match="not fitted yet"):
+    with pytest.raises(NotFittedError, match="not fitted yet"):
         ChurnModel().predict_proba(X)
     with pytest.raises(ModelError, match="unknown calibration"):
         ChurnModel(calibration="beta").fit(X, y)
@@ -170,7 +170,7 @@ def small_trees(cdnow_churn) -> ChurnModel:
 
 def test_tabulated_contributions_are_lightgbms_pred_contrib(small_trees, cdnow_churn):
     _, (X, _, _) = cdnow_churn
-    assert small_trees._contribution_tables() is not None  # the fast path is the one under test
+    assert small_trees.prepare_reasons()  # the tabulated path is the one under test
     rows = X.copy()
     # the edges of a split: missing values, zeros, values below LightGBM's zero threshold, thresholds
     rows.iloc[:50, 0] = np.nan
@@ -194,46 +194,5 @@ def test_a_rows_reasons_do_not_depend_on_the_rows_scored_with_it(small_trees, cd
     assert np.array_equal(together, alone) and np.array_equal(together, in_blocks)
 
 
-def test_missing_value_splits_are_tabulated_as_lightgbm_decides_them():
-    """Zero-as-missing and NaN splits with both default directions, on a plain LightGBM booster."""
-    import lightgbm as lgb
-
-    from models.churn import _ContributionTables
-
-    rng = np.random.default_rng(3)
-    X = rng.normal(size=(4000, 5))
-    X[rng.random(X.shape) < 0.2] = np.nan
-    X[rng.random(X.shape) < 0.1] = 0.0
-    y = (np.nan_to_num(X[:, 0]) + np.isnan(X[:, 1]) + (X[:, 2] == 0) + rng.normal(size=4000) > 0.5).astype(float)
-    for zero_as_missing in (False, True):
-        params = {"objective": "binary", "num_leaves": 6, "verbosity": -1, "seed": 1, "zero_as_missing": zero_as_missing}
-        booster = lgb.train(params, lgb.Dataset(X, y), num_boost_round=40)
-        missing = {n["missing_type"] for t in booster.dump_model()["tree_info"] for n in _all_splits(t)}
-        assert missing - {"None"}  # the trees do route missing values
-        tables = _ContributionTables.build(booster)
-        assert tables is not None
-        # every feature at its split thresholds, just beside them, at 0 and LightGBM's zero threshold
-        edges = []
-        for feature in range(X.shape[1]):
-            cuts = np.array([float(n["threshold"]) for t in booster.dump_model()["tree_info"]
-                             for n in _all_splits(t) if n["split_feature"] == feature] + [1e-35, -1e-35])
-            edges.append(np.concatenate([cuts, np.nextafter(cuts, np.inf), np.nextafter(cuts, -np.inf),
-                                         [0.0, -0.0, 1e-40, -1e-40, np.nan]]))
-        adversarial = np.column_stack([rng.choice(values, size=2000) for values in edges])
-        probe = np.vstack([X[:500], adversarial])
-        expected = booster.predict(probe, pred_contrib=True)[:, :-1]
-        np.testing.assert_allclose(tables.contributions(probe).T, expected, rtol=0, atol=1e-12)
-
-
-def _all_splits(tree: dict) -> list[dict]:
-    nodes, stack = [], [tree["tree_structure"]]
-    while stack:
-        node = stack.pop()
-        if "split_index" in node:
-            nodes.append(node)
-            stack += [node["left_child"], node["right_child"]]
-    return nodes
-
-
 def test_large_trees_are_explained_by_lightgbm_directly(fitted):
-    assert fitted.num_leaves == 15 and fitted._contribution_tables() is None
+    assert fitted.num_leaves == 15 and not fitted.prepare_reasons()

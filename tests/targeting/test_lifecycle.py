@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from targeting.lifecycle import assign_stages
+from targeting.lifecycle import STAGE_NAMES, stage_codes
+
+
+def assign_stages(days, frequency, **thresholds):
+    """Stage names, as the decisions frame shows them."""
+    return STAGE_NAMES[stage_codes(days, frequency, **thresholds)]
 
 
 @pytest.mark.parametrize(
