@@ -7,7 +7,8 @@ loads one back as a PatronScorer with its registry name, version and alias.
 `predict(context, model_input, params)` takes transaction rows -- the data contract of the API and the
 batch job -- and returns the scores table through `models.prediction.score_transactions` (rejected rows
 are logged and left out). The as-of date comes from `params["as_of"]`, else an `as_of` column (one
-day), else the last day of the model's training data.
+day), else the last day of the model's training data. Tiers rank the input's customers into the
+policy's shares, as the batch job ranks its population.
 """
 
 from __future__ import annotations
