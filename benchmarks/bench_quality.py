@@ -94,7 +94,7 @@ def quality(name: str, seed: int, n_bootstrap: int) -> dict[str, object]:
     """One tracked training run on a data set and its figures."""
     from patron.settings import Settings
     from training.evaluate import BASELINES, baseline_churn_scores
-    from training.menu import CHURN_MENU
+    from training.menu import BTYD_MENU, CHURN_MENU
     from training.train import train
 
     transactions = load(name)
@@ -118,7 +118,7 @@ def quality(name: str, seed: int, n_bootstrap: int) -> dict[str, object]:
             "value_source": result.value_source,
             "inner_churn_auc": {level: m.get(f"inner_churn_{level}_auc") for level in CHURN_MENU},
             "inner_value_spearman": {"clv": m.get("inner_clv_spearman"), "regressor": m.get("inner_regressor_clv_spearman")},
-            "inner_btyd_purchase_mae": {b: m.get(f"btyd_{b}_purchase_mae") for b in ("bgnbd", "mbgnbd", "pareto")},
+            "inner_btyd_purchase_mae": {b: m.get(f"btyd_{b}_purchase_mae") for b in BTYD_MENU},
             "churn_auc": m["churn_auc"],
             "best_rule": best_rule,
             "best_rule_auc": m[f"baseline_{best_rule}_churn_auc"],

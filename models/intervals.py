@@ -121,7 +121,12 @@ def spend_quantiles(
     u: float,
 ) -> np.ndarray:
     """The u-quantile of each customer's spend over the horizon of `expected_purchases`."""
-    p_zero, mean, variance = _spend_moments(expected_purchases, p_alive, frequency, order_value, params)
+    return _spend_quantile(_spend_moments(expected_purchases, p_alive, frequency, order_value, params), u)
+
+
+def _spend_quantile(moments: tuple[np.ndarray, np.ndarray, np.ndarray], u: float) -> np.ndarray:
+    """The u-quantile of spend from `_spend_moments` (P(no spend), mean and variance given a purchase)."""
+    p_zero, mean, variance = moments
     inner = np.clip((u - p_zero) / np.maximum(1.0 - p_zero, 1e-12), 1e-12, 1.0 - 1e-12)
     shape = np.maximum(mean**2 / variance, 1e-6)
     quantile = _gamma_quantile(inner, shape) * variance / np.maximum(mean, 1e-12)
@@ -205,23 +210,21 @@ def prediction_intervals(
     clv_purchases = outputs["expected_purchases_clv_horizon"]
     expected_clv_spend = np.asarray(clv_purchases, dtype=float) * np.maximum(order_value, 0.0)
     clv_per_spend = np.divide(clv, expected_clv_spend, out=np.zeros_like(clv), where=expected_clv_spend > 0)
+    horizon_purchases = outputs["expected_purchases_churn_horizon"]
+    spend_moments = _spend_moments(horizon_purchases, p_alive, frequency, order_value, params)
+    clv_moments = _spend_moments(clv_purchases, p_alive, frequency, order_value, params)
     columns: dict[str, np.ndarray] = {}
     for nominal in INTERVAL_LEVELS:
         tag = round(nominal * 100)
         for quantity in ("purchases", "spend", "clv"):
             level = levels.get(f"{'purchases' if quantity == 'purchases' else 'spend'}_{tag}", nominal)
-            low_u, high_u = _bounds(level)
+            bounds = _bounds(level)
             if quantity == "purchases":
-                ep = outputs["expected_purchases_churn_horizon"]
-                low = purchase_quantiles(ep, p_alive, frequency, params["r"], low_u)
-                high = purchase_quantiles(ep, p_alive, frequency, params["r"], high_u)
+                low, high = (purchase_quantiles(horizon_purchases, p_alive, frequency, params["r"], u) for u in bounds)
             elif quantity == "spend":
-                ep = outputs["expected_purchases_churn_horizon"]
-                low = spend_quantiles(ep, p_alive, frequency, order_value, params, low_u)
-                high = spend_quantiles(ep, p_alive, frequency, order_value, params, high_u)
+                low, high = (_spend_quantile(spend_moments, u) for u in bounds)
             else:
-                low = clv_per_spend * spend_quantiles(clv_purchases, p_alive, frequency, order_value, params, low_u)
-                high = clv_per_spend * spend_quantiles(clv_purchases, p_alive, frequency, order_value, params, high_u)
+                low, high = (clv_per_spend * _spend_quantile(clv_moments, u) for u in bounds)
             low_name, high_name = interval_column_names(quantity, nominal)
             columns[low_name], columns[high_name] = low, high
     return columns

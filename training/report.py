@@ -6,7 +6,7 @@ from typing import Any
 
 from models.intervals import INTERVAL_QUANTITIES, coverage_metric_name
 from training.evaluate import BASELINES, CHURN_METRICS, VALUE_METRICS
-from training.menu import CHURN_MENU, inner_as_of
+from training.menu import BTYD_MENU, CHURN_MENU, inner_as_of
 
 _BASELINE_LABELS = {"recency": "recency", "palive": "1-P(alive)", "rfm": "RFM score", "spend": "past spend"}
 
@@ -63,7 +63,7 @@ def format_report(result: Any) -> str:
     out += [f"{what}: {reason}" for what, reason in choice.reasons.items()]
     out += ["", "BTYD menu (inner holdout)"]
     rows = []
-    for name in ("bgnbd", "mbgnbd", "pareto"):
+    for name in BTYD_MENU:
         failure = result.params.get(f"btyd_{name}_failure")
         rows.append(
             [
