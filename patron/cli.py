@@ -39,6 +39,9 @@ MapOption = Annotated[
 ]
 SepOption = Annotated[str | None, typer.Option("--sep", help="Field separator (e.g. '\\s+' for whitespace).")]
 DateFormatOption = Annotated[str | None, typer.Option("--date-format", help="strftime format of timestamps, e.g. %Y%m%d.")]
+EncodingOption = Annotated[
+    str | None, typer.Option("--encoding", help="Text encoding of the file, e.g. latin-1 (default: UTF-8 or its byte-order mark).")
+]
 
 
 def parse_mapping(pairs: list[str] | None, settings: Settings) -> dict[str, str]:
@@ -97,6 +100,7 @@ def features_command(
     mapping: MapOption = None,
     sep: SepOption = None,
     date_format: DateFormatOption = None,
+    encoding: EncodingOption = None,
     keep_duplicates: Annotated[bool, typer.Option(help="Keep exact duplicate rows instead of rejecting them.")] = False,
     time_unit_days: Annotated[
         int | None, typer.Option(help="Time unit of recency and T: 1 (days) or 7 (weeks).")
@@ -122,7 +126,7 @@ def features_command(
         from features.io import rejects_path_for, write_table
 
         settings = get_settings()
-        loaded = load_and_report(transactions, settings, mapping, sep, date_format, keep_duplicates, header)
+        loaded = load_and_report(transactions, settings, mapping, sep, date_format, keep_duplicates, header, encoding)
         features = build_features(
             loaded.transactions,
             as_of=as_of,
@@ -148,6 +152,7 @@ def load_and_report(
     date_format: str | None,
     keep_duplicates: bool = False,
     header: bool | None = None,
+    encoding: str | None = None,
 ) -> LoadResult:
     """Load and validate a transaction log with options over settings; print what was read and rejected."""
     from features import load_transactions
@@ -159,6 +164,7 @@ def load_and_report(
         date_format=date_format if date_format is not None else settings.date_format,
         keep_duplicates=keep_duplicates or settings.keep_duplicates,
         header=header,
+        encoding=encoding or settings.encoding,
     )
     print_load_summary(loaded.summary)
     return loaded
@@ -201,6 +207,7 @@ def score_command(
     mapping: MapOption = None,
     sep: SepOption = None,
     date_format: DateFormatOption = None,
+    encoding: EncodingOption = None,
     model_uri: Annotated[
         str | None, typer.Option(help="Model to score with (default: settings model_uri, models:/patron@champion).")
     ] = None,
@@ -229,6 +236,7 @@ def score_command(
             tracking_uri=settings.resolved_tracking_uri(),
             mapping=parse_mapping(mapping, settings),
             sep=sep if sep is not None else settings.sep,
+            encoding=encoding or settings.encoding,
             date_format=date_format if date_format is not None else settings.date_format,
             keep_duplicates=settings.keep_duplicates,
             chunk_size=chunk_size or settings.batch_chunk_size,
@@ -250,14 +258,16 @@ def score_command(
 def serve_command(
     host: Annotated[str, typer.Option(help="Interface to bind (127.0.0.1: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes (each loads the model).")] = 1,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes, each loading the model (default: settings workers).", min=1)
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Run the prediction API (model from settings model_uri; see PATRON_* for keys and limits)."""
     with user_errors():
         import uvicorn
 
-        uvicorn.run("serving.app:app", host=host, port=port, workers=workers, log_level=log_level)
+        uvicorn.run("serving.app:app", host=host, port=port, workers=workers or get_settings().workers, log_level=log_level)
 
 
 def _read_scores_table(path: str) -> pd.DataFrame:
@@ -314,6 +324,7 @@ def train_command(
     mapping: MapOption = None,
     sep: SepOption = None,
     date_format: DateFormatOption = None,
+    encoding: EncodingOption = None,
     as_of: Annotated[
         str | None, typer.Option(help="Last day of data to use, YYYY-MM-DD (default: the last transaction).")
     ] = None,
@@ -333,7 +344,7 @@ def train_command(
         from training.train import train
 
         settings = get_settings()
-        loaded = load_and_report(transactions, settings, mapping, sep, date_format)
+        loaded = load_and_report(transactions, settings, mapping, sep, date_format, encoding=encoding)
         if len(loaded.rejects):
             written = write_table(loaded.rejects, rejects)
             echo(f"rejects: {len(loaded.rejects):,} rows with their reason -> {written}")

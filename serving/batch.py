@@ -158,6 +158,7 @@ def score_file(
     *,
     mapping: dict[str, str] | None = None,
     sep: str | None = None,
+    encoding: str | None = None,
     date_format: str | None = None,
     keep_duplicates: bool = False,
     chunk_size: int = 250_000,
@@ -172,7 +173,12 @@ def score_file(
 
     out_path = Path(out_path)
     loaded = load_transactions(
-        transactions_path, mapping=mapping, sep=sep, date_format=date_format, keep_duplicates=keep_duplicates
+        transactions_path,
+        mapping=mapping,
+        sep=sep,
+        encoding=encoding,
+        date_format=date_format,
+        keep_duplicates=keep_duplicates,
     )
     transactions = loaded.transactions
     rejects_path = rejects_path_for(out_path)
