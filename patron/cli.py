@@ -341,6 +341,7 @@ def train_command(
     with user_errors():
         from features.io import write_table
         from training.report import format_report
+        from training.tracking import store_errors
         from training.train import train
 
         settings = get_settings()
@@ -348,14 +349,15 @@ def train_command(
         if len(loaded.rejects):
             written = write_table(loaded.rejects, rejects)
             echo(f"rejects: {len(loaded.rejects):,} rows with their reason -> {written}")
-        result = train(
-            loaded.transactions,
-            settings=settings,
-            as_of=as_of,
-            churn_horizon_days=churn_horizon_days,
-            experiment=experiment,
-            force_promote=force_promote,
-        )
+        with store_errors(settings.resolved_tracking_uri()):  # one line, not MLflow's traceback
+            result = train(
+                loaded.transactions,
+                settings=settings,
+                as_of=as_of,
+                churn_horizon_days=churn_horizon_days,
+                experiment=experiment,
+                force_promote=force_promote,
+            )
         echo()
         echo(format_report(result))
 
