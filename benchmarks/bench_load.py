@@ -159,7 +159,7 @@ def main() -> None:
         server = start(
             [str(BIN / "patron"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
              "--log-level", "warning"],
-            env, f"http://127.0.0.1:{port}/readyz", folder / f"patron_{workers}.log",
+            env, f"http://127.0.0.1:{port}/readyz", folder / f"patron_{workers}.log", timeout=600,
         )
         try:
             time.sleep(2.0 * workers)  # every worker loads the model; /readyz answered for the first
