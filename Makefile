@@ -3,9 +3,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo style bench clean
+.PHONY: setup chromium test demo style bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) chromium
+
+# The headless browser of the docs-page test (Debian's chromium; playwright drives it, never downloads one).
+# Idempotent: nothing happens when /usr/bin/chromium exists; installing needs root (CI has it).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)

@@ -47,11 +47,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(args: list[str], env: dict[str, str], ready_url: str, log: Path) -> subprocess.Popen:
-    """Start a server and wait (at most 600 s: a loaded shared machine) until `ready_url` answers 200."""
+def start(args: list[str], env: dict[str, str], ready_url: str, log: Path, timeout: float = 600) -> subprocess.Popen:
+    """Start a server and wait (at most `timeout` seconds) until `ready_url` answers 200."""
     with open(log, "wb") as out:
         process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             sys.exit(f"{args[0]} exited:\n{log.read_text()}")
@@ -62,7 +62,7 @@ def start(args: list[str], env: dict[str, str], ready_url: str, log: Path) -> su
             pass
         time.sleep(0.3)
     process.kill()
-    sys.exit(f"{ready_url} not ready after 600 s:\n{log.read_text()}")
+    sys.exit(f"{ready_url} not ready after {timeout:.0f} s:\n{log.read_text()}")
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -1,13 +1,16 @@
 """Every file read and write of Patron's data: tables in (CSV, TSV, whitespace, Parquet, JSON, ...) and out.
 
 Text tables are read as strings, so ids keep their leading zeros and the rejects show what the file
-said; the separator is sniffed and a header row detected when not given. Writes go to a temporary
+said; the separator is sniffed and a header row detected when not given. Text is decoded strictly
+(UTF-8 unless told, a byte-order mark honoured): a byte the encoding cannot decode is an error naming
+its offset, never a replacement character that would merge `M\xe4ller` and `M\xfcller`. Writes go to a temporary
 file in the target folder and are renamed into place, so a reader never sees half a file.
 """
 
 from __future__ import annotations
 
 import bz2
+import codecs
 import csv
 import gzip
 import io
@@ -15,6 +18,8 @@ import lzma
 import os
 import re
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -39,13 +44,89 @@ def _suffixes(path: Path) -> tuple[str, str | None]:
     return (suffixes[-1] if suffixes else ""), compression
 
 
-def _first_lines(path: Path, compression: str | None, count: int = 20) -> list[str]:
+DEFAULT_ENCODING = "utf-8"
+ENCODING_HINT = "set the file's encoding with --encoding or PATRON_ENCODING (e.g. latin-1, cp1252)"
+_OPENERS = {None: open, "gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
+# What a damaged compressed file raises, by library; EOFError is a stream cut short.
+_CORRUPT_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError, zipfile.BadZipFile)
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _open_binary(path: Path, compression: str | None) -> io.BufferedIOBase | None:
+    """The decompressed bytes of a text file, or None for a compression read only by pandas."""
+    opener = _OPENERS.get(compression)
+    return opener(path, "rb") if opener is not None else None  # type: ignore[operator]
+
+
+def resolve_encoding(path: Path, compression: str | None, encoding: str | None) -> str:
+    """The codec to decode `path` with: `encoding` when given, else the byte-order mark's, else UTF-8."""
+    if encoding:
+        try:
+            return codecs.lookup(encoding).name
+        except LookupError:
+            raise DataError(f"unknown encoding {encoding!r}; {ENCODING_HINT}") from None
+    handle = _open_binary(path, compression)
+    if handle is None:
+        return DEFAULT_ENCODING
+    with handle:
+        start = handle.read(4)
+    return next((name for bom, name in _BOMS if start.startswith(bom)), DEFAULT_ENCODING)
+
+
+def undecodable_offset(path: Path, compression: str | None, encoding: str) -> tuple[int, int, bytes] | None:
+    """(byte offset, line number, bytes) of the first byte `encoding` cannot decode, or None.
+
+    Offsets count bytes of the decompressed text. Read in 1 MiB blocks through an incremental decoder,
+    so memory stays flat; run only after a read failed, to say where.
+    """
+    handle = _open_binary(path, compression)
+    if handle is None:
+        return None
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    offset = lines = 0
+    with handle:
+        while True:
+            block = handle.read(1 << 20)
+            pending = decoder.getstate()[0]  # bytes of a character split across blocks
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                # exc.object is the pending bytes followed by this block.
+                return (
+                    offset - len(pending) + exc.start,
+                    lines + exc.object[len(pending) : exc.start].count(b"\n") + 1,
+                    exc.object[exc.start : exc.end],
+                )
+            if not block:
+                return None
+            lines += block.count(b"\n")
+            offset += len(block)
+
+
+def _decode_error(path: Path, compression: str | None, encoding: str) -> DataError:
+    """The one-line error for a file `encoding` cannot decode, naming where and what to set."""
+    found = undecodable_offset(path, compression, encoding)
+    where = f" at byte {found[0]} (line {found[1]}, byte 0x{found[2][:1].hex()})" if found else ""
+    return DataError(f"cannot read {path}: not valid {encoding}{where}; {ENCODING_HINT}")
+
+
+def _corrupt_error(path: Path, compression: str | None, exc: BaseException) -> DataError:
+    """The one-line error for a damaged or truncated compressed file."""
+    kind = compression or "compressed"
+    if isinstance(exc, EOFError):
+        return DataError(f"cannot read {path}: {kind} compressed stream ends early (the file is truncated)")
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return DataError(f"cannot read {path}: not a valid {kind} file ({reason})")
+
+
+def _first_lines(path: Path, compression: str | None, encoding: str, count: int = 20) -> list[str]:
     """The first non-empty lines of a (possibly compressed) text file."""
-    openers = {None: open, "gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
-    if compression not in openers:
+    handle = _open_binary(path, compression)
+    if handle is None:
         return []
-    with openers[compression](path, "rt", encoding="utf-8", errors="replace") as handle:  # type: ignore[operator]
-        lines = [handle.readline() for _ in range(count)]
+    with handle, io.TextIOWrapper(handle, encoding=encoding, errors="strict", newline="") as text:
+        lines = [text.readline() for _ in range(count)]
     return [line.rstrip("\r\n") for line in lines if line.strip()]
 
 
@@ -77,13 +158,18 @@ def has_header(first_line: str, sep: str) -> bool:
     return not all(_DATA_FIELD.match(field.strip().strip('"')) for field in fields)
 
 
-def read_table(path: str | os.PathLike[str], sep: str | None = None, header: bool | None = None) -> pd.DataFrame:
+def read_table(
+    path: str | os.PathLike[str], sep: str | None = None, header: bool | None = None, encoding: str | None = None
+) -> pd.DataFrame:
     """Read a table of raw values; text formats are read as strings.
 
     Formats by extension: Parquet (`.parquet`, `.pq`, or a folder of them), JSON (`.json`,
     `.jsonl`, `.ndjson`), Feather/Arrow, Excel, and delimited text (`.csv`, `.tsv`, `.txt`, ...,
     optionally `.gz`/`.bz2`/`.xz`/`.zst`/`.zip`); other extensions are handed to DuckDB. A text file
     without a header row (`header=False`, or detected) gets columns named `0`, `1`, ...
+    `encoding` decodes text and JSON (None: a byte-order mark's, else UTF-8), strictly: an
+    undecodable byte is a DataError naming its offset. A damaged compressed file is a DataError
+    saying so ("compressed stream ends early" for a truncated one).
     """
     path = Path(path)
     if not path.exists():
@@ -93,28 +179,39 @@ def read_table(path: str | os.PathLike[str], sep: str | None = None, header: boo
         if not any(path.glob("*.parquet")):
             raise DataError(f"{path} is a directory without .parquet files; give a table file")
         suffix = ".parquet"
+    text_encoding = DEFAULT_ENCODING
     try:
         if suffix in _PARQUET_SUFFIXES:
             return pd.read_parquet(path)
         if suffix in {".json", ".jsonl", ".ndjson"}:
-            return pd.read_json(path, lines=suffix != ".json", dtype=False, compression=compression)
+            text_encoding = resolve_encoding(path, compression, encoding)
+            return pd.read_json(
+                path, lines=suffix != ".json", dtype=False, compression=compression, encoding=text_encoding
+            )
         if suffix in {".feather", ".arrow", ".ipc"}:
             return pd.read_feather(path)
         if suffix in {".xlsx", ".xls"}:
             return pd.read_excel(path, dtype=str)
         if suffix in _TEXT_SUFFIXES:
-            return _read_text(path, compression, normalise_sep(sep), header, tab=suffix in {".tsv", ".tab"})
+            text_encoding = resolve_encoding(path, compression, encoding)
+            return _read_text(path, compression, normalise_sep(sep), header, text_encoding, tab=suffix in {".tsv", ".tab"})
         return _read_with_duckdb(path)
     except DataError:
         raise
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError, ImportError) as exc:
+    except UnicodeDecodeError:
+        raise _decode_error(path, compression, text_encoding) from None
+    except _CORRUPT_ERRORS as exc:
+        raise _corrupt_error(path, compression, exc) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError, ImportError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"cannot read {path}: {reason}") from None
 
 
-def _read_text(path: Path, compression: str | None, sep: str | None, header: bool | None, tab: bool) -> pd.DataFrame:
+def _read_text(
+    path: Path, compression: str | None, sep: str | None, header: bool | None, encoding: str, tab: bool
+) -> pd.DataFrame:
     """A delimited text file as strings (separator sniffed and header detected when not given)."""
-    lines = _first_lines(path, compression)
+    lines = _first_lines(path, compression, encoding)
     if compression in (None, "gzip", "bz2", "xz") and not lines:
         raise DataError(f"{path} is empty")
     if sep is None:
@@ -132,7 +229,8 @@ def _read_text(path: Path, compression: str | None, sep: str | None, header: boo
         compression=compression,
         engine="c" if whitespace or len(sep) == 1 else "python",
         skipinitialspace=not whitespace,
-        encoding_errors="replace",
+        encoding=encoding,
+        encoding_errors="strict",
     )
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame

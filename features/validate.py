@@ -82,6 +82,7 @@ def load_transactions(
     date_format: str | None = None,
     keep_duplicates: bool = False,
     header: bool | None = None,
+    encoding: str | None = None,
 ) -> LoadResult:
     """Read a transaction export (CSV, TSV, whitespace text, Parquet, JSON, ...), map and validate it.
 
@@ -90,11 +91,12 @@ def load_transactions(
     header row is mapped. `sep` is the field separator of text files (sniffed when None; `\\s+`
     for whitespace), `date_format` a strftime format of the timestamps (inferred when None),
     `header` whether a text file has a header row (when None: not when every mapped source is a
-    column number, else detected: a first row of only numbers and dates is data).
+    column number, else detected: a first row of only numbers and dates is data), `encoding` the
+    text encoding (None: UTF-8 or the file's byte-order mark; never decoded with replacements).
     """
     if header is None and mapping and all(str(source).isdigit() for source in mapping.values()):
         header = False  # columns named by number: the file has no header row
-    raw = read_table(path, sep=sep, header=header)
+    raw = read_table(path, sep=sep, header=header, encoding=encoding)
     result = validate_transactions(raw, mapping=mapping, date_format=date_format, keep_duplicates=keep_duplicates)
     result.summary["source"] = str(path)
     return result

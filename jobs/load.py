@@ -12,13 +12,14 @@ from features.validate import LoadResult, load_transactions
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """How to read a transaction log: column mapping, separator, date format, duplicates, header."""
+    """How to read a transaction log: column mapping, separator, date format, duplicates, header, encoding."""
 
     mapping: dict[str, str] | None = None
     sep: str | None = None
     date_format: str | None = None
     keep_duplicates: bool = False
     header: bool | None = None
+    encoding: str | None = None
 
 
 def load_log(path: str, options: LoadOptions) -> LoadResult:

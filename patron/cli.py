@@ -40,6 +40,9 @@ MapOption = Annotated[
 ]
 SepOption = Annotated[str | None, typer.Option("--sep", help="Field separator (e.g. '\\s+' for whitespace).")]
 DateFormatOption = Annotated[str | None, typer.Option("--date-format", help="strftime format of timestamps, e.g. %Y%m%d.")]
+EncodingOption = Annotated[
+    str | None, typer.Option("--encoding", help="Text encoding of the file, e.g. latin-1 (default: UTF-8 or its byte-order mark).")
+]
 
 
 def parse_mapping(pairs: list[str] | None, settings: Settings) -> dict[str, str]:
@@ -86,6 +89,7 @@ def load_options(
     date_format: str | None,
     keep_duplicates: bool = False,
     header: bool | None = None,
+    encoding: str | None = None,
 ) -> LoadOptions:
     """How to read a log: the command's options over the settings."""
     from jobs.load import LoadOptions
@@ -96,6 +100,7 @@ def load_options(
         date_format=date_format if date_format is not None else settings.date_format,
         keep_duplicates=keep_duplicates or settings.keep_duplicates,
         header=header,
+        encoding=encoding or settings.encoding,
     )
 
 
@@ -117,6 +122,7 @@ def features_command(
     mapping: MapOption = None,
     sep: SepOption = None,
     date_format: DateFormatOption = None,
+    encoding: EncodingOption = None,
     keep_duplicates: Annotated[bool, typer.Option(help="Keep exact duplicate rows instead of rejecting them.")] = False,
     time_unit_days: Annotated[
         int | None, typer.Option(help="Time unit of recency and T: 1 (days) or 7 (weeks).")
@@ -145,7 +151,7 @@ def features_command(
             transactions,
             as_of,
             out,
-            load_options(settings, mapping, sep, date_format, keep_duplicates, header),
+            load_options(settings, mapping, sep, date_format, keep_duplicates, header, encoding),
             time_unit_days=time_unit_days or settings.time_unit_days,
             horizon_days=horizon_days,
             rejects_out=rejects,
@@ -222,6 +228,7 @@ def score_command(
     mapping: MapOption = None,
     sep: SepOption = None,
     date_format: DateFormatOption = None,
+    encoding: EncodingOption = None,
     model_uri: Annotated[
         str | None, typer.Option(help="Model to score with (default: settings model_uri, models:/patron@champion).")
     ] = None,
@@ -250,6 +257,7 @@ def score_command(
             tracking_uri=settings.resolved_tracking_uri(),
             mapping=parse_mapping(mapping, settings),
             sep=sep if sep is not None else settings.sep,
+            encoding=encoding or settings.encoding,
             date_format=date_format if date_format is not None else settings.date_format,
             keep_duplicates=settings.keep_duplicates,
             chunk_size=chunk_size or settings.batch_chunk_size,
@@ -271,14 +279,16 @@ def score_command(
 def serve_command(
     host: Annotated[str, typer.Option(help="Interface to bind (127.0.0.1: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes (each loads the model).")] = 1,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes, each loading the model (default: settings workers).", min=1)
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Run the prediction API (model from settings model_uri; see PATRON_* for keys and limits)."""
     with user_errors():
         import uvicorn
 
-        uvicorn.run("serving.app:app", host=host, port=port, workers=workers, log_level=log_level)
+        uvicorn.run("serving.app:app", host=host, port=port, workers=workers or get_settings().workers, log_level=log_level)
 
 
 @app.command("campaign")
@@ -388,6 +398,7 @@ def train_command(
     mapping: MapOption = None,
     sep: SepOption = None,
     date_format: DateFormatOption = None,
+    encoding: EncodingOption = None,
     as_of: Annotated[
         str | None, typer.Option(help="Last day of data to use, YYYY-MM-DD (default: the last transaction).")
     ] = None,
@@ -408,21 +419,23 @@ def train_command(
     with user_errors():
         from jobs.train import run_training
         from training.report import format_report
+        from training.tracking import store_errors
 
         settings = get_settings()
-        result = run_training(
-            transactions,
-            load_options(settings, mapping, sep, date_format),
-            settings,
-            rejects_out=rejects,
-            campaigns=campaigns or (),
-            as_of=as_of,
-            churn_horizon_days=churn_horizon_days,
-            experiment=experiment,
-            force_promote=force_promote,
-            on_loaded=echo_load_result,
-            on_learned=lambda learned: [echo(line) for line in learned.lines()],
-        )
+        with store_errors(settings.resolved_tracking_uri()):  # one line, not MLflow's traceback
+            result = run_training(
+                transactions,
+                load_options(settings, mapping, sep, date_format, encoding=encoding),
+                settings,
+                rejects_out=rejects,
+                campaigns=campaigns or (),
+                as_of=as_of,
+                churn_horizon_days=churn_horizon_days,
+                experiment=experiment,
+                force_promote=force_promote,
+                on_loaded=echo_load_result,
+                on_learned=lambda learned: [echo(line) for line in learned.lines()],
+            )
         echo()
         echo(format_report(result.trained))
 

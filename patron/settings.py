@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     )
     sep: str | None = Field(None, description="Field separator of text inputs (None: sniff; `\\s+` for whitespace).")
     date_format: str | None = Field(None, description="strftime format of the timestamp column (None: infer).")
+    encoding: str | None = Field(
+        defaults.ENCODING, description="Text encoding of inputs, e.g. latin-1 (None: UTF-8 or the byte-order mark; never replaced)."
+    )
     keep_duplicates: bool = Field(False, description="Keep exact duplicate rows instead of rejecting them.")
 
     # --- features --------------------------------------------------------------------------
@@ -150,6 +153,7 @@ class Settings(BaseSettings):
 
     # --- serving ---------------------------------------------------------------------------
     model_uri: str = Field(defaults.MODEL_URI, description="Model the API and batch job load.")
+    workers: int = Field(defaults.WORKERS, ge=1, description="API worker processes of `patron serve`; each loads the model.")
     scores_path: str | None = Field(None, description="Batch scores file behind GET /v1/customers/{id}.")
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated API keys; when set, /v1 and /admin need X-API-Key."

@@ -9,9 +9,11 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.types import Scope
 
 from patron.settings import Settings, get_settings
+from serving.auth import ApiKeyMiddleware
 from serving.deps import resolve_settings
 from serving.errors import install_error_handlers
 from serving.limits import BodySizeLimitMiddleware
@@ -26,14 +28,17 @@ from serving.model_store import (
     registry_version_resolver,
 )
 from serving.routes import admin, campaign, customers, health, model, score
+from serving.routes.responses import add_common_responses
 from serving.scores_file import ScoresFile
 
 logger = logging.getLogger(__name__)
 
 DESCRIPTION = """Customer value and churn scores from the champion model of the MLflow registry.
 
-`/v1` and `/admin` need an `X-API-Key` header when the server sets `PATRON_API_KEYS`.
-Oversized requests answer 413 naming the limit; malformed ones 422 naming the field."""
+`/v1` and `/admin` need an `X-API-Key` header when the server sets `PATRON_API_KEYS`; without a
+valid key the answer is 401 before the body is read. A body that cannot be decoded answers 400,
+an oversized one 413 naming the limit, a malformed one 422 naming the field, and a missing model
+503; 500 means a server fault (logged). `/healthz`, `/readyz`, `/metrics` and these docs are open."""
 
 
 async def poll_for_new_model(store: ModelStore, interval_seconds: float) -> None:
@@ -116,7 +121,9 @@ def create_app(
     `settings` overrides `get_settings` (tests can also set `app.dependency_overrides`);
     `scorer_loader(uri)` replaces loading from the MLflow registry.
     """
-    app = FastAPI(title="Patron", version=_package_version(), description=DESCRIPTION, lifespan=lifespan)
+    # FastAPIOffline serves Swagger UI and ReDoc from its installed package, not a CDN: /docs works
+    # on servers without internet access.
+    app = FastAPIOffline(title="Patron", version=_package_version(), description=DESCRIPTION, lifespan=lifespan)
     if settings is not None:
         app.dependency_overrides[get_settings] = lambda: settings
     app.state.scorer_loader = scorer_loader
@@ -129,13 +136,31 @@ def create_app(
         app.include_router(router)
     install_error_handlers(app)
 
+    _document_statuses(app)
+
     def max_body_bytes(scope: Scope) -> int:
         return resolve_settings(scope["app"]).max_body_bytes
 
-    # Added last = outermost: metrics see every answer, including the body limit's 413s.
+    def api_keys(scope: Scope) -> list[str]:
+        return resolve_settings(scope["app"]).api_keys
+
+    # Added last = outermost: metrics see every answer, including the key check's 401s and the body
+    # limit's 413s; the key is checked before the body is read.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(ApiKeyMiddleware, api_keys=api_keys)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
+
+
+def _document_statuses(app: FastAPI) -> None:
+    """Make `app.openapi()` list the statuses every layer can answer (serving/routes/responses.py)."""
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_common_responses(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 app = create_app()

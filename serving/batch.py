@@ -221,6 +221,7 @@ def score_file(
     *,
     mapping: dict[str, str] | None = None,
     sep: str | None = None,
+    encoding: str | None = None,
     date_format: str | None = None,
     keep_duplicates: bool = False,
     chunk_size: int = defaults.BATCH_CHUNK_SIZE,
@@ -243,7 +244,12 @@ def score_file(
     rejects_path = rejects_path_for(out_path)
     remove_stale_temporaries(out_path, rejects_path)
     loaded = load_transactions(
-        transactions_path, mapping=mapping, sep=sep, date_format=date_format, keep_duplicates=keep_duplicates
+        transactions_path,
+        mapping=mapping,
+        sep=sep,
+        encoding=encoding,
+        date_format=date_format,
+        keep_duplicates=keep_duplicates,
     )
     transactions = loaded.transactions
     logger.info("scoring %d transactions at %s", len(transactions), as_of_timestamp(as_of).date())

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
 from patron.settings import Settings, get_settings
+from serving.auth import API_KEY_HEADER, UNAUTHORIZED_DETAIL, key_matches
 from serving.metrics import ServingMetrics
 from serving.micro_batch import ScoreBatcher
 from serving.model_store import LoadedModel, ModelStore
 from serving.scores_file import ScoresFile
 
 api_key_header = APIKeyHeader(
-    name="X-API-Key",
+    name=API_KEY_HEADER,
     auto_error=False,
     description="Required on /v1 and /admin when the server sets PATRON_API_KEYS.",
 )
@@ -39,15 +39,6 @@ async def current_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(current_settings)]
 
 
-def key_matches(given: str, keys: list[str]) -> bool:
-    """True when `given` equals one of `keys`; every key is compared, each in constant time."""
-    given_bytes = given.encode("utf-8")
-    found = False
-    for key in keys:
-        found |= hmac.compare_digest(given_bytes, key.encode("utf-8"))
-    return found
-
-
 async def require_api_key(
     settings: SettingsDep, api_key: Annotated[str | None, Security(api_key_header)] = None
 ) -> None:
@@ -55,11 +46,7 @@ async def require_api_key(
     if not settings.api_keys:
         return
     if api_key is None or not key_matches(api_key, settings.api_keys):
-        raise HTTPException(
-            status_code=401,
-            detail="missing or invalid X-API-Key header",
-            headers={"WWW-Authenticate": "ApiKey"},
-        )
+        raise HTTPException(status_code=401, detail=UNAUTHORIZED_DETAIL, headers={"WWW-Authenticate": "ApiKey"})
 
 
 async def get_model_store(request: Request) -> ModelStore:

@@ -186,7 +186,11 @@ class CampaignRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"budget": 500.0, "customer_ids": ["17850", "13047"]}]},
+        json_schema_extra={
+            "examples": [{"budget": 500.0, "customer_ids": ["17850", "13047"]}],
+            "description": "Give exactly one of `scores` or `customer_ids` (422 otherwise).",
+            "oneOf": [{"required": ["scores"]}, {"required": ["customer_ids"]}],
+        },
     )
 
     budget: float = Field(ge=0, le=1e12, allow_inf_nan=False, description="Money budget of the campaign.")
