@@ -18,10 +18,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
 
-demo: $(STAMP)
+demo: $(STAMP) chromium
 	$(BIN)/patron demo
 
 style: $(STAMP)
