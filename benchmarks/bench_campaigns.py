@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_campaigns.py [--customers 60000] [--campaigns 20] [--seed 42]
 
 A shop is generated (`features.synthetic.generate_transactions`) with K past campaigns simulated on it
-(`features.synthetic_campaigns`: half of each campaign held back as control, customer types with known
+(`targeting.simulated_campaigns`: half of each campaign held back as control, customer types with known
 `true_uplift`). Then:
 
 1. Coverage: the report's 90% interval of incremental conversion (Newcombe) against the true mean uplift of
@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 
 from features.synthetic import generate_transactions
-from features.synthetic_campaigns import simulate_campaigns
-from jobs.campaign_report import ALL, read_assignments, report_campaigns
+from targeting.campaign_report import ALL, read_assignments, report_campaigns
 from targeting.policy import TargetingPolicy
+from targeting.simulated_campaigns import simulate_campaigns
 from training.campaign_learning import learn_uplift
 
 OLD_RESPONSE_RATES = {"new": 0.65, "active": 0.65, "sleeping": 0.30, "at_risk": 0.20, "lost": 0.08}

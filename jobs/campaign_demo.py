@@ -8,9 +8,9 @@ from typing import Any
 
 from features.io import write_table
 from features.synthetic import generate_transactions
-from features.synthetic_campaigns import simulate_campaigns
-from jobs.campaign_report import ALL, read_assignments, report_campaigns
+from targeting.campaign_report import ALL, read_assignments, report_campaigns
 from targeting.policy import TargetingPolicy
+from targeting.simulated_campaigns import simulate_campaigns
 from training.campaign_learning import learn_uplift
 
 DEMO_CUSTOMERS = 20_000

@@ -20,8 +20,13 @@ from jobs.campaign_ledger import (
     log_report,
     record_campaign,
 )
-from jobs.campaign_report import CampaignReport, overall_metrics, read_assignments, report_campaigns
 from targeting.campaign import CampaignResult, select_campaign
+from targeting.campaign_report import (
+    CampaignReport,
+    overall_metrics,
+    read_assignments,
+    report_campaigns,
+)
 from targeting.decide import ensure_decisions
 from targeting.policy import TargetingPolicy
 from training.campaign_learning import LearnedUplift, learn_uplift

@@ -9,8 +9,8 @@ import pandas as pd
 
 from features.io import write_table
 from features.synthetic import SyntheticData, generate_transactions
-from features.synthetic_campaigns import simulate_campaigns
 from targeting.policy import TargetingPolicy
+from targeting.simulated_campaigns import simulate_campaigns
 
 
 @dataclass(frozen=True)

@@ -365,9 +365,9 @@ def campaign_report_command(
 ) -> None:
     """Measure campaigns against their control groups: incremental conversion and profit with 90% intervals."""
     with user_errors():
-        from jobs.campaign_report import report_lines
         from jobs.campaigns import run_report
         from jobs.load import load_log
+        from targeting.campaign_report import report_lines
 
         settings = get_settings()
         if (assignments is None) == (campaign is None):

@@ -27,7 +27,7 @@ is filled to `budget / (1 - control_share)`, the control group is drawn among th
 group is trimmed (last picks first) until its spend fits the budget: the budget is spent on the treatment
 group only. Control rows are listed with `group == "control"`, action and channel "none", no incentive,
 spend 0 and expected profit 0, and are counted in the summary's `control` column; the campaign report
-(jobs/campaign_report.py) compares the two groups after the send date.
+(targeting/campaign_report.py) compares the two groups after the send date.
 """
 
 from __future__ import annotations

@@ -19,11 +19,6 @@ LAYERS: dict[str, int] = {
     "jobs": 6,
     "patron": 7,
 }
-KNOWN_EXCEPTIONS: set[tuple[str, str]] = {
-    # the MLflow client set-up the model store shares with training; moving it is the scoring path's change
-    ("serving.model_store", "training.tracking"),
-}
-"""(importing module, imported module) pairs that break the order today, each with its reason."""
 
 
 def _layer(module: str) -> str | None:
@@ -77,13 +72,8 @@ def test_every_package_is_placed_in_a_layer():
 
 
 def test_no_package_imports_one_above_it_or_beside_it():
-    unexpected = sorted(_violations() - KNOWN_EXCEPTIONS)
+    unexpected = sorted(_violations())
     assert unexpected == [], "imports against the layer order of ARCHITECTURE.md: " + repr(unexpected)
-
-
-def test_known_exceptions_still_exist():
-    """An exception that was fixed leaves this list, so the list never hides a new breach."""
-    assert KNOWN_EXCEPTIONS <= _violations()
 
 
 def _module_of(imported: str) -> str:

@@ -24,7 +24,7 @@ from scipy import stats
 
 from core import defaults
 from core.errors import DataError
-from jobs.campaign_report import CampaignReport, campaign_outcomes, report_campaigns
+from targeting.campaign_report import CampaignReport, campaign_outcomes, report_campaigns
 from targeting.control import TREATMENT
 from targeting.policy import DEFAULT, MEASURED, STAGES, TargetingPolicy
 

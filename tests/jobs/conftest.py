@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from features.synthetic import generate_transactions
-from features.synthetic_campaigns import SimulatedCampaigns, simulate_campaigns
+from targeting.simulated_campaigns import SimulatedCampaigns, simulate_campaigns
 
 
 @pytest.fixture(scope="session")

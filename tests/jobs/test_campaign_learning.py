@@ -6,9 +6,9 @@ import pytest
 
 from core.errors import DataError
 from features.synthetic import generate_transactions
-from features.synthetic_campaigns import simulate_campaigns
-from jobs.campaign_report import read_assignments
+from targeting.campaign_report import read_assignments
 from targeting.policy import STAGES, TargetingPolicy
+from targeting.simulated_campaigns import simulate_campaigns
 from training.campaign_learning import MEASURED, learn_uplift, shrink
 
 POLICY = TargetingPolicy()

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from core.errors import DataError
-from jobs.campaign_report import (
+from targeting.campaign_report import (
     ALL,
     REPORT_COLUMNS,
     read_assignments,
