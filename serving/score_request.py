@@ -154,9 +154,12 @@ def score_requests(
     """Each request's answer, in order: its scores and rejected rows, or the 422 when nothing could be scored.
 
     All requests must share `as_of` and their `fields` (the frame's columns shape the features). A
-    customer's row does not depend on who shares the pass; tiers are placed against `tier_boundaries`.
+    customer's row does not depend on who shares the pass: tiers are placed against `tier_boundaries`
+    (the latest batch's), else against the model's training cut points.
     """
     fields = requests[0].fields
+    if tier_boundaries is None:  # never rank within a pass: a customer's tier must not depend on who shares it
+        tier_boundaries = scorer.training_tier_boundaries()
     scored = score_transactions(
         raw_transactions(requests, fields), scorer, as_of, keep_duplicates=keep_duplicates, tier_boundaries=tier_boundaries
     )

@@ -63,9 +63,7 @@ async def score(
     """
     check_limits(body, settings.max_customers_per_request, settings.max_transactions_per_customer)
     request = prepare_request(body, getattr(model.scorer, "required_columns", ()))
-    boundaries = scores_file.tier_boundaries(settings.scores_path, model.version)
-    if boundaries is None:
-        boundaries = model.scorer.training_tier_boundaries()
+    boundaries = scores_file.tier_boundaries(settings.scores_path, model.version)  # None: the model's own
     answer = await batcher.score(model, request, as_of_timestamp(body.as_of), settings.keep_duplicates, boundaries)
     metrics.scored.labels(model.version).inc(len(answer.scores))
     return {

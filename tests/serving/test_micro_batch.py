@@ -105,7 +105,7 @@ def test_the_peak_of_parallel_callers_is_forgotten(registry, scorer):
 def test_a_wait_for_callers_who_do_not_come_ends_at_its_limit(registry, scorer):
     requests = prepared_requests(registry, scorer, 4)
     model, sizes = loaded(scorer), []
-    batcher = ScoreBatcher(coalesce_seconds=0.05, on_pass=lambda n, seconds: sizes.append(n))
+    batcher = ScoreBatcher(coalesce_seconds=0.05, peak_window_seconds=600, on_pass=lambda n, seconds: sizes.append(n))
 
     async def body(b: ScoreBatcher) -> list[list[pd.DataFrame]]:
         await run_clients(b, model, requests, registry.as_of, rounds=1)  # the peak becomes 4
