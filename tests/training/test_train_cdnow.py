@@ -11,6 +11,7 @@ import pytest
 
 from core.scores import SCORE_COLUMNS
 from models.pyfunc import load_scorer
+from training.menu import MAE_TIE_TOLERANCE
 from training.train import TrainResult, train
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
@@ -75,9 +76,10 @@ def test_the_churn_model_beats_every_baseline_on_cdnow(result, run):
     m = result.metrics
     # BG/NBD's 1 - P(alive) ranks churners worse than chance here (P(alive) = 1 for one-time buyers)
     assert m["btyd_bgnbd_churn_auc"] < 0.5
-    # the menu's choice is the lowest holdout purchase MAE
+    # the menu's choice is within the near-tie tolerance of the lowest inner-holdout purchase MAE
     chosen = result.btyd_model
-    assert all(m[f"btyd_{chosen}_purchase_mae"] <= m[f"btyd_{n}_purchase_mae"] for n in ("bgnbd", "mbgnbd", "pareto"))
+    best = min(m[f"btyd_{n}_purchase_mae"] for n in ("bgnbd", "mbgnbd", "pareto"))
+    assert m[f"btyd_{chosen}_purchase_mae"] <= best * (1 + MAE_TIE_TOLERANCE)
     assert np.isclose(m["clv_actual_purchases"], 5618)
 
 
