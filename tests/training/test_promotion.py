@@ -84,7 +84,7 @@ def test_force_promote_overrides_the_gate_and_says_so(first, second, small_log, 
 
 
 def test_the_cli_passes_its_options_to_train(monkeypatch, log_file):
-    import training.train
+    import jobs.train
 
     received = {}
 
@@ -95,7 +95,7 @@ def test_the_cli_passes_its_options_to_train(monkeypatch, log_file):
         received.update(kwargs, rows=len(transactions))
         raise Stop
 
-    monkeypatch.setattr(training.train, "train", fake_train)
+    monkeypatch.setattr(jobs.train, "train", fake_train)  # the training call `patron train` makes
     args = ["train", "--transactions", log_file, "--as-of", "2023-11-30", "--churn-horizon-days", "60"]
     args += ["--experiment", "trial", "--force-promote"]
     outcome = CliRunner().invoke(app, args)
