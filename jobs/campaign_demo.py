@@ -13,7 +13,7 @@ from targeting.policy import TargetingPolicy
 from targeting.simulated_campaigns import simulate_campaigns
 from training.campaign_learning import learn_uplift
 
-DEMO_CUSTOMERS = 20_000
+DEMO_CUSTOMERS = 10_000
 DEMO_CAMPAIGNS = 6
 DEMO_CONTROL_SHARE = 0.5
 
@@ -25,7 +25,7 @@ def show_campaign_loop(settings: Any, out_dir: str | Path, echo: Callable[[str],
     world = simulate_campaigns(data, DEMO_CAMPAIGNS, window_days=settings.campaign_window_days, control_share=DEMO_CONTROL_SHARE, seed=settings.seed, policy=policy)
     assignments = read_assignments(world.assignments)
     report = report_campaigns(
-        assignments, world.transactions, margin_rate=policy.margin_rate, contact_costs=policy.contact_costs, window_days=settings.campaign_window_days, seed=settings.seed
+        assignments, world.transactions, margin_rate=policy.margin_rate, contact_costs=policy.contact_costs, window_days=settings.campaign_window_days, seed=settings.seed, detail=False
     )
     path = write_table(report.table, Path(out_dir) / "campaign_report.csv")
     overall = report.table[report.table["value_tier"] == ALL]
