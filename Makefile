@@ -3,9 +3,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo style bench clean
+.PHONY: setup browser test demo style bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) browser
+
+# Debian's chromium for the tests that open pages in a real headless browser (idempotent).
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)

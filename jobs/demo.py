@@ -32,6 +32,7 @@ class DemoResult:
     scores_path: Path
     rejects_path: Path
     campaign_path: Path
+    report_path: Path
     n_customers: int
     campaign_customers: int
 
@@ -130,11 +131,16 @@ def run_demo(settings: Any, out_dir: str | Path, *, echo: Echo = print, budget: 
         f"expected incremental profit {campaign.expected_profit:,.2f} (ROI {roi:.2f})"
     )
 
+    from jobs.report import write_report
+
+    report_path = write_report(scores_path, out_dir / "report.html", campaign_path=campaign_path)
+
     echo("")
     echo("== outputs")
     echo(f"scores         {scores_path}  ({batch.n_customers:,} customers)")
     echo(f"rejected rows  {batch.rejects_path}  ({batch.n_rejected:,} rows)")
     echo(f"campaign list  {campaign_path}  ({len(campaign.selected):,} customers)")
+    echo(f"report         {report_path.resolve()}  (open it in a browser)")
     echo(f"MLflow run     {trained.run_id} in {tracking_uri}")
     echo("")
     echo("next:")
@@ -148,6 +154,7 @@ def run_demo(settings: Any, out_dir: str | Path, *, echo: Echo = print, budget: 
         scores_path=scores_path,
         rejects_path=batch.rejects_path,
         campaign_path=campaign_path,
+        report_path=report_path,
         n_customers=batch.n_customers,
         campaign_customers=len(campaign.selected),
     )

@@ -14,6 +14,7 @@ from core.scores import SCORE_COLUMNS
 from features.pipeline import build_features
 from features.validate import validate_transactions
 from models.scorer import PatronScorer
+from targeting.timing import add_transaction_signals
 
 
 @dataclass(frozen=True)
@@ -41,4 +42,5 @@ def score_transactions(
     if features.empty:
         return ScoredTransactions(pd.DataFrame(columns=list(SCORE_COLUMNS)), loaded.rejects)
     scores = scorer.score(features, as_of).sort_values("customer_id", kind="stable").reset_index(drop=True)
+    scores = add_transaction_signals(scores, loaded.transactions, as_of, scorer.policy)
     return ScoredTransactions(scores, loaded.rejects)

@@ -24,6 +24,7 @@ from targeting.decide import OPTIONAL_COLUMNS as OPTIONAL_DECISION_INPUTS
 from targeting.decide import REQUIRED_COLUMNS as DECISION_INPUTS
 from targeting.decide import decision_columns
 from targeting.policy import TargetingPolicy
+from targeting.timing import marketing_columns
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,9 @@ class PatronScorer:
         Horizons of churn and CLV, and the time unit of recency and T the models were fitted in.
     churn_features, value_features : list of str
         Input columns of the churn and value models (feature columns and BTYD outputs).
+    shop_reference : dict, optional
+        The shop's own distribution behind the behaviour tags and contact timing
+        (`targeting.timing.shop_reference`, learned at training); absent: taken from the scored customers.
     metadata : dict, optional
         trained_at, data_end, data fingerprint, headline metrics, model_name, model_version, ...
 
@@ -131,6 +135,7 @@ class PatronScorer:
         churn_features: list[str] | None = None,
         value_features: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
+        shop_reference: dict[str, float] | None = None,
     ):
         self.clv_model = clv_model
         self.churn_model = churn_model
@@ -144,6 +149,7 @@ class PatronScorer:
         self.churn_features = list(churn_features) if churn_features is not None else list(churn_model.feature_names_)
         self.value_features = list(value_features or [])
         self.metadata: dict[str, Any] = dict(metadata or {})
+        self.shop_reference = dict(shop_reference) if shop_reference else None
         if value_source == "regressor" and value_model is None:
             raise ModelError("value_source='regressor' needs a fitted value model")
 
@@ -278,10 +284,13 @@ class PatronScorer:
             raise DataError(f"the scores lack columns {missing} that targeting needs; score them with the model first")
         ids = frame.index
         decisions = decision_columns(columns, self.policy, cut_points=self.cut_points, ids=pd.Series(ids.to_numpy()))
+        marketing = marketing_columns(frame, column, decisions, self.clv_model, self.policy, as_of_day, self.shop_reference)
         table: dict[str, Any] = {"customer_id": ids.to_numpy(), "as_of": as_of_day}
         for name in SCORE_COLUMNS[2:]:
             if name in decisions:
                 table[name] = decisions[name]
+            elif name in marketing:
+                table[name] = marketing[name]
             elif name in REASON_COLUMNS:
                 table[name] = reasons[name].to_numpy()
             elif name in ("model_name", "model_version"):
@@ -307,6 +316,7 @@ class PatronScorer:
                 "policy": self.policy.to_dict(),
                 "metadata": self.metadata,
                 "has_value_model": self.value_model is not None,
+                "shop_reference": self.shop_reference,
             }
         )
 
@@ -349,4 +359,5 @@ class PatronScorer:
             churn_features=list(config["churn_features"]),
             value_features=list(config.get("value_features") or []),
             metadata=dict(config.get("metadata") or {}),
+            shop_reference=config.get("shop_reference"),
         )

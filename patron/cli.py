@@ -279,6 +279,10 @@ def campaign_command(
     budget: Annotated[
         float | None, typer.Option(help="Money budget of the campaign (default: settings campaign_budget).")
     ] = None,
+    offer_price: Annotated[
+        float | None,
+        typer.Option(help="Price of the offer: customers whose average order is below offer_min_aov_share of it are left out."),
+    ] = None,
 ) -> None:
     """Choose whom to contact under a budget; print the summary by tier and stage and the exclusions."""
     with user_errors():
@@ -296,6 +300,10 @@ def campaign_command(
         policy = TargetingPolicy.from_settings(settings)
         # scores from `patron score` carry the decisions; a bare model output gets them here
         decisions = ensure_decisions(_read_scores_table(scores), policy)
+        if offer_price is not None:
+            from targeting.timing import exclude_below_offer_price
+
+            decisions = exclude_below_offer_price(decisions, offer_price, policy)
         result = select_campaign(decisions, budget, policy)
         write_table(result.selected, out)
         echo(result.summary.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
@@ -347,6 +355,26 @@ def train_command(
         )
         echo()
         echo(format_report(result))
+
+
+@app.command("report")
+def report_command(
+    scores: Annotated[str, typer.Option(help="Scores file from `patron score` or `patron demo` (Parquet or CSV).")],
+    out: Annotated[str, typer.Option(help="The HTML file to write (one self-contained page).")],
+    campaign: Annotated[str | None, typer.Option(help="Campaign list from `patron campaign` (CSV or Parquet).")] = None,
+    campaign_report: Annotated[
+        str | None, typer.Option(help="The campaign's measured result (CSV or Parquet), shown as given.")
+    ] = None,
+    cycles: Annotated[
+        str | None, typer.Option(help="Repurchase cycles by category (CSV from `patron demo` or features.repurchase).")
+    ] = None,
+) -> None:
+    """Write the marketer's report: tiers x stages, CLV, churn risk and reasons, tags, timing, campaign."""
+    with user_errors():
+        from jobs.report import write_report
+
+        path = write_report(scores, out, campaign_path=campaign, campaign_report_path=campaign_report, cycles_path=cycles)
+        echo(f"report: {path}")
 
 
 @app.command("demo")

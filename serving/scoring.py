@@ -10,6 +10,7 @@ import pandas as pd
 from core.errors import ModelError
 from core.scores import SCORE_COLUMNS
 from serving.model_store import ScorerProtocol
+from targeting.timing import add_transaction_signals
 
 
 def as_of_timestamp(as_of: str | dt.date | pd.Timestamp) -> pd.Timestamp:
@@ -33,6 +34,8 @@ def score_frame(transactions: pd.DataFrame, scorer: ScorerProtocol, as_of: Any) 
     if features.empty:
         return pd.DataFrame(columns=list(SCORE_COLUMNS))
     scores = scorer.score(features, as_of)
+    if getattr(scorer, "policy", None) is not None:  # a PatronScorer: the signals that need the rows
+        scores = add_transaction_signals(scores, transactions, as_of, scorer.policy)  # type: ignore[attr-defined]
     if tuple(scores.columns) != SCORE_COLUMNS:
         missing = [column for column in SCORE_COLUMNS if column not in scores.columns]
         if missing:

@@ -17,9 +17,10 @@ On generated cases of 30-200 items the result stays within 1% of the exact optim
 tests/targeting/test_campaign.py and benchmarks/RESULTS.md, which also give plain greedy's gap.
 
 Every customer is accounted for: the selected ones, plus the `excluded` table counting the others by
-reason: the decisions' `exclude_reason` (`negative_net_value`, `recent_purchase`, `no_positive_profit`),
-`over_budget` for candidates the budget did not reach, and `unspecified` for rows marked excluded with
-a reason this version does not know. All five rows are always listed.
+reason: the decisions' `exclude_reason` (`negative_net_value`, `recent_purchase`, `no_positive_profit`,
+and contact timing's `within_repurchase_cycle`, `below_offer_price`: `targeting.timing`), `over_budget`
+for candidates the budget did not reach, and `unspecified` for rows marked excluded with a reason this
+version does not know. All seven rows are always listed.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from targeting.decide import EXCLUDE_REASONS, NO_POSITIVE_PROFIT, customer_ids
 from targeting.lifecycle import STAGE_NAMES
 from targeting.policy import STAGES, TIERS, TargetingPolicy, codes_of, labels, labels_from_arrow
 from targeting.tiers import TIER_NAMES
+from targeting.timing import TIMING_REASONS
 from targeting.winback import NO_CHANNEL, contact_spend
 
 OVER_BUDGET = "over_budget"
@@ -317,7 +319,7 @@ def select_campaign(
     chosen[picked] = True
 
     # why the others were left out: the decision's reason, else no profit, else the budget
-    vocabulary = (*EXCLUDE_REASONS, UNSPECIFIED)
+    vocabulary = (*EXCLUDE_REASONS, *TIMING_REASONS, UNSPECIFIED)
     given = codes_of(decisions["exclude_reason"].fillna("").astype(str), vocabulary)
     reason = np.select(
         [chosen, excluded, ~candidate],
@@ -327,7 +329,7 @@ def select_campaign(
     names = [*vocabulary, OVER_BUDGET]
     counts = np.bincount(reason[reason >= 0], minlength=len(names))
     excluded_table = pd.DataFrame({"reason": names, "customers": counts.astype(np.int64)})
-    order = [*EXCLUDE_REASONS, OVER_BUDGET, UNSPECIFIED]
+    order = [*EXCLUDE_REASONS, *TIMING_REASONS, OVER_BUDGET, UNSPECIFIED]
     excluded_table = excluded_table.set_index("reason").loc[order].reset_index()
 
     ids = customer_ids(decisions)

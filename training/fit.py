@@ -19,6 +19,7 @@ from models.scorer import BTYD_COLUMNS, PatronScorer, btyd_outputs
 from models.value import ValueModel
 from targeting.policy import TargetingPolicy
 from targeting.tiers import tier_cut_points
+from targeting.timing import shop_reference
 from training.split import SNAPSHOT_COLUMN, restrict_to, snapshot_dates
 
 logger = logging.getLogger(__name__)
@@ -257,6 +258,7 @@ def assemble_scorer(
     )
     value_score = scorer.components(parts.anchor_features)["value_score"].to_numpy(dtype=float)
     scorer.cut_points = [float(c) for c in np.asarray(tier_cut_points(value_score, policy.tier_shares))]
+    scorer.shop_reference = shop_reference(parts.anchor_features, policy, config.time_unit_days)
     return scorer
 
 

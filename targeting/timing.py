@@ -1,0 +1,177 @@
+"""Contact timing: when to contact each customer, and whom to leave out of a promotional offer.
+
+`recommended_contact_date`, from the stage and the rhythm:
+
+- a first-time buyer in the `new` stage (`frequency == 0`, `days_since_last < active_days`) gets a
+  follow-up `first_follow_up_days` after the first purchase (default 21: inside the 30 days when
+  repeat rates are highest), the as-of day if that is past;
+- everyone else gets a reminder when they become overdue against their own cycle: the last purchase
+  plus `overdue_gap_factor` x their usual gap (the shop's median gap for one-time buyers), the as-of
+  day when that is already past;
+- empty when there is nobody to contact: `negative_net_value` customers, and customers whose P(alive)
+  is below `p_alive_floor` (`expected_next_order_date` is empty for them too).
+
+Exclusions from promotional contact, added to the decisions' `exclude_reason` for customers not
+already excluded (so `exclude_from_spend`, `action`, `channel`, `incentive` follow the decide rules):
+
+- `within_repurchase_cycle`: the customer's last purchase was in a category whose median repurchase
+  cycle has not passed yet (needs `category`; applied where the transaction rows are scored);
+- `below_offer_price`: the customer's average order value is below `offer_min_aov_share` of the offer's
+  price (an offer priced for the top tier does not go to a customer whose orders are a third of it;
+  applied when a campaign is given an `offer_price`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.repurchase import last_category_purchase, repurchase_cycles
+from features.tags import (
+    ROW_TAGS,
+    TAG_NAMES,
+    TAG_SEPARATOR,
+    join_tags,
+    shop_cut_points,
+    tag_flags,
+    transaction_tag_shares,
+)
+from models.clv import CLVModel
+from models.next_order import days_to_next_order, usual_gap_days
+from targeting.policy import TargetingPolicy
+from targeting.profitability import NEGATIVE_NET_VALUE
+from targeting.winback import NO_ACTION, NO_CHANNEL
+
+WITHIN_REPURCHASE_CYCLE = "within_repurchase_cycle"
+BELOW_OFFER_PRICE = "below_offer_price"
+TIMING_REASONS = (WITHIN_REPURCHASE_CYCLE, BELOW_OFFER_PRICE)
+MARKETING_COLUMNS = ("tags", "avg_days_between_orders", "expected_next_order_date", "recommended_contact_date")
+SHOP_MEDIAN_GAP = "median_gap_days"
+"""Key of the shop's median gap between purchase days among `shop_cut_points`-style cut points."""
+
+
+def shop_median_gap(frequency: np.ndarray, recency: np.ndarray, time_unit_days: int) -> float:
+    """The shop's median usual gap over its repeat buyers (NaN without any)."""
+    gaps = usual_gap_days(frequency, recency, time_unit_days)
+    gaps = gaps[np.isfinite(gaps)]
+    return float(np.median(gaps)) if len(gaps) else float("nan")
+
+
+def _days(as_of: pd.Timestamp, offsets: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """as_of + round(offsets) days as datetime64[ns], NaT where not `keep`."""
+    whole = np.round(np.where(keep, offsets, 0.0)).astype("timedelta64[D]")
+    dates = np.datetime64(as_of.to_datetime64(), "D") + whole
+    return np.where(keep, dates.astype("datetime64[ns]"), np.datetime64("NaT", "ns"))
+
+
+def recommended_contact_offsets(
+    frequency: np.ndarray,
+    days_since_last: np.ndarray,
+    usual_gap: np.ndarray,
+    shop_gap: float,
+    policy: TargetingPolicy,
+) -> np.ndarray:
+    """Days from the as-of day to the recommended contact (>= 0), by the rules in the module docstring."""
+    first_timer = frequency == 0
+    follow_up = first_timer & (days_since_last < policy.active_days)
+    gap = np.where(np.isfinite(usual_gap), usual_gap, shop_gap if np.isfinite(shop_gap) else 0.0)
+    reminder = policy.overdue_gap_factor * gap - days_since_last
+    offset = np.where(follow_up, policy.first_follow_up_days - days_since_last, reminder)
+    return np.maximum(offset, 0.0)
+
+
+def marketing_columns(
+    features: pd.DataFrame,
+    values: Mapping[str, np.ndarray],
+    decisions: Mapping[str, Any],
+    clv_model: CLVModel,
+    policy: TargetingPolicy,
+    as_of: pd.Timestamp,
+    cut_points: Mapping[str, float] | None = None,
+) -> dict[str, np.ndarray]:
+    """MARKETING_COLUMNS for scored customers: tags from the features, the rhythm, the contact date."""
+    frequency = np.asarray(values["frequency"], dtype=float)
+    days_since_last = np.asarray(values["days_since_last"], dtype=float)
+    unit = clv_model.time_unit_days
+    usual_gap = usual_gap_days(frequency, values["recency"], unit)
+    ahead = days_to_next_order(
+        clv_model, frequency, values["recency"], values["T"], days_since_last, policy.own_gap_prior_orders
+    )
+    expected = np.asarray(values["p_alive"], dtype=float) >= policy.p_alive_floor
+    cuts = dict(cut_points or {})
+    shop_gap = cuts.get(SHOP_MEDIAN_GAP, shop_median_gap(frequency, values["recency"], unit))
+    contact = recommended_contact_offsets(frequency, days_since_last, usual_gap, shop_gap, policy)
+    reachable = expected & (np.asarray(decisions["exclude_reason"], dtype=object) != NEGATIVE_NET_VALUE)
+    return {
+        "tags": join_tags(tag_flags(features, policy, cuts), len(features)),
+        "avg_days_between_orders": usual_gap,
+        "expected_next_order_date": _days(as_of, ahead, expected),
+        "recommended_contact_date": _days(as_of, contact, reachable),
+    }
+
+
+def exclude_from_promotion(scores: pd.DataFrame, mask: np.ndarray, reason: str) -> pd.DataFrame:
+    """`scores` with customers in `mask` not already excluded marked excluded for `reason`."""
+    already = scores["exclude_from_spend"].fillna(False).astype(bool).to_numpy()
+    newly = np.asarray(mask, dtype=bool) & ~already
+    if not newly.any():
+        return scores
+    out = scores.copy()
+    out["exclude_from_spend"] = already | newly
+    out["exclude_reason"] = np.where(newly, reason, out["exclude_reason"].fillna("").astype(str).to_numpy())
+    out["action"] = np.where(newly, NO_ACTION, out["action"].astype(str).to_numpy())
+    out["channel"] = np.where(newly, NO_CHANNEL, out["channel"].astype(str).to_numpy())
+    out["incentive"] = np.where(newly, 0.0, pd.to_numeric(out["incentive"], errors="coerce").to_numpy(dtype=float))
+    return out
+
+
+def exclude_below_offer_price(scores: pd.DataFrame, offer_price: float, policy: TargetingPolicy) -> pd.DataFrame:
+    """Leave out customers whose order value is below `offer_min_aov_share` of `offer_price`."""
+    if not (np.isfinite(offer_price) and offer_price > 0):
+        raise ValueError(f"offer_price must be a positive amount, got {offer_price}")
+    source = "avg_order_value" if "avg_order_value" in scores.columns else "expected_order_value"
+    aov = pd.to_numeric(scores[source], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return exclude_from_promotion(scores, np.nan_to_num(aov) < policy.offer_min_aov_share * offer_price, BELOW_OFFER_PRICE)
+
+
+def add_transaction_signals(
+    scores: pd.DataFrame, transactions: pd.DataFrame, as_of: Any, policy: TargetingPolicy
+) -> pd.DataFrame:
+    """The scores with what needs the transaction rows: the `event_buyer` and `new_arrival_buyer` tags,
+    and the `within_repurchase_cycle` exclusion (each only when its source column is there)."""
+    if scores.empty:
+        return scores
+    ids = scores["customer_id"].astype(str)
+    shares = transaction_tag_shares(transactions, as_of, policy)
+    if shares is not None:
+        repeat = pd.DataFrame({"frequency": scores["frequency"].to_numpy(dtype=float)}, index=ids)
+        flags = _flags_of(scores["tags"])
+        flags.update({k: v for k, v in tag_flags(repeat, policy, {}, shares).items() if k in ROW_TAGS})
+        scores = scores.assign(tags=join_tags(flags, len(scores)))
+    if "category" in transactions.columns:
+        cycles = repurchase_cycles(transactions, as_of).set_index("category")["median_days"]
+        last = last_category_purchase(transactions, as_of).reindex(ids)
+        cycle = last["category"].map(cycles).to_numpy(dtype=float, na_value=np.nan)
+        within = np.isfinite(cycle) & (last["days_since"].to_numpy(dtype=float, na_value=np.inf) < cycle)
+        scores = exclude_from_promotion(scores, within, WITHIN_REPURCHASE_CYCLE)
+    return scores
+
+
+def _flags_of(tags: pd.Series) -> dict[str, np.ndarray]:
+    """A tags column back as one boolean array per tag name."""
+    text = tags.fillna("").astype(str).to_numpy()
+    combos, inverse = np.unique(text, return_inverse=True)
+    names = [set(c.split(TAG_SEPARATOR)) for c in combos]
+    return {tag: np.array([tag in n for n in names], dtype=bool)[inverse] for tag in TAG_NAMES}
+
+
+def shop_reference(features: pd.DataFrame, policy: TargetingPolicy, time_unit_days: int) -> dict[str, float]:
+    """The shop's own distribution behind tags and timing (learned at training, saved with the model):
+    the relative tags' cut points and the median gap between purchase days."""
+    reference = shop_cut_points(features, policy)
+    frequency = features["frequency"].to_numpy(dtype=float)
+    reference[SHOP_MEDIAN_GAP] = shop_median_gap(frequency, features["recency"].to_numpy(dtype=float), time_unit_days)
+    return {key: value for key, value in reference.items() if np.isfinite(value)}
