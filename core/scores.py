@@ -61,6 +61,13 @@ list type in Arrow, an array in the API and an encoding in CSV campaign files; o
 value in all three."""
 FLAG_SCORE_COLUMNS: tuple[str, ...] = ("exclude_from_spend",)
 DAY_SCORE_COLUMNS: tuple[str, ...] = ("as_of", "expected_next_order_date", "recommended_contact_date")
+EMPTY_WHEN_UNKNOWN_COLUMNS: tuple[str, ...] = (
+    "avg_days_between_orders",
+    "expected_next_order_date",
+    "recommended_contact_date",
+)
+"""The only columns that may be empty (null, NaN/NaT in pandas), and only when there is nothing to show:
+no repeat purchase yet, no next order to expect, nobody to contact. Every other number is finite."""
 """Days; the two dates are empty (null) where there is no next order to expect or nobody to contact."""
 
 

@@ -126,31 +126,63 @@ def tag_counts(column: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"tag": list(TAG_NAMES), "customers": counts.to_numpy(), "share": counts.to_numpy() / total})
 
 
-def transaction_tag_shares(transactions: pd.DataFrame, as_of: Any, policy: Any) -> pd.DataFrame | None:
+def event_days(transactions: pd.DataFrame, policy: Any) -> pd.DatetimeIndex:
+    """The shop's event days in a log: days when at least `event_day_promo_share` of orders were on promotion."""
+    orders = _purchase_orders(transactions)
+    day_promo = orders.groupby("day")["promo"].mean()
+    return pd.DatetimeIndex(day_promo.index[day_promo.to_numpy() >= policy.event_day_promo_share])
+
+
+def product_first_sales(transactions: pd.DataFrame) -> pd.Series:
+    """The first sale day of each product in a log (purchases only), indexed by product_id."""
+    rows = transactions[~transactions["is_return"].astype(bool) & transactions["product_id"].notna()]
+    return rows["timestamp"].groupby(rows["product_id"].astype(str)).min().dt.normalize()
+
+
+def _purchase_orders(transactions: pd.DataFrame) -> pd.DataFrame:
+    """One row per purchase order: customer, order key, day and whether any line was on promotion."""
+    rows = transactions[~transactions["is_return"].astype(bool)]
+    customer = rows["customer_id"].astype(str)
+    day = rows["timestamp"].dt.normalize()
+    order = rows["order_id"].astype(str) if "order_id" in rows.columns else customer + "|" + day.astype(str)
+    frame = pd.DataFrame({"customer": customer, "order": order, "day": day, "promo": rows["promo"].astype(bool)})
+    return frame.groupby(["customer", "order"], sort=False).agg(day=("day", "first"), promo=("promo", "max"))
+
+
+def transaction_tag_shares(
+    transactions: pd.DataFrame, as_of: Any, policy: Any, reference: Mapping[str, Any] | None = None
+) -> pd.DataFrame | None:
     """Per customer: `event_share` (orders on event days; needs `promo`) and `new_arrival_share`
     (purchase lines within `new_arrival_days` of the product's first sale; needs `product_id`).
-    None when neither source column is there. Indexed by customer_id (string)."""
+
+    `reference` (the shop's, learned at training: `event_days`, `product_first_sale`, `reference_end`)
+    gives the event days and first sales up to its end, so a chunk of customers is tagged like the
+    whole shop; days after it are judged from the rows given. None when neither source column is there.
+    Indexed by customer_id (string).
+    """
     has_promo, has_product = "promo" in transactions.columns, "product_id" in transactions.columns
     if not (has_promo or has_product):
         return None
+    reference = reference or {}
     cutoff = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
     rows = transactions[(transactions["timestamp"] < cutoff) & ~transactions["is_return"].astype(bool)]
     customer = rows["customer_id"].astype(str)
     out = pd.DataFrame(index=pd.Index(customer.unique(), name="customer_id"))
+    known_until = pd.Timestamp(reference["reference_end"]) if "reference_end" in reference else None
     if has_promo:
-        day = rows["timestamp"].dt.normalize()
-        order = rows["order_id"].astype(str) if "order_id" in rows.columns else customer + "|" + day.astype(str)
-        orders = pd.DataFrame({"customer": customer, "order": order, "day": day, "promo": rows["promo"].astype(bool)})
-        orders = orders.groupby(["customer", "order"], sort=False).agg(day=("day", "first"), promo=("promo", "max"))
-        day_promo = orders.groupby("day")["promo"].mean()
-        event_days = day_promo.index[day_promo.to_numpy() >= policy.event_day_promo_share]
-        on_event = orders["day"].isin(event_days)
+        orders = _purchase_orders(rows)
+        days = event_days(rows, policy)
+        if known_until is not None and "event_days" in reference:
+            days = pd.DatetimeIndex(reference["event_days"]).union(days[days > known_until])
+        on_event = orders["day"].isin(days)
         out["event_share"] = on_event.groupby(level="customer").mean().reindex(out.index).fillna(0.0)
     if has_product:
-        product = rows["product_id"]
-        known = product.notna()
-        first_sale = rows["timestamp"][known].groupby(product[known]).transform("min")
-        fresh = (rows["timestamp"][known] - first_sale) <= pd.Timedelta(days=float(policy.new_arrival_days))
-        share = fresh.groupby(customer[known]).mean()
-        out["new_arrival_share"] = share.reindex(out.index).fillna(0.0)
+        known = rows["product_id"].notna()
+        product = rows["product_id"][known].astype(str)
+        first_sale = product.map(product_first_sales(rows))
+        if "product_first_sale" in reference:
+            learned = product.map(pd.Series(reference["product_first_sale"], dtype=object)).astype("datetime64[ns]")
+            first_sale = first_sale.where(learned.isna() | (first_sale < learned), learned)
+        fresh = (rows["timestamp"][known].dt.normalize() - first_sale) <= pd.Timedelta(days=float(policy.new_arrival_days))
+        out["new_arrival_share"] = fresh.groupby(customer[known]).mean().reindex(out.index).fillna(0.0)
     return out

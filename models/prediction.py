@@ -42,5 +42,5 @@ def score_transactions(
     if features.empty:
         return ScoredTransactions(pd.DataFrame(columns=list(SCORE_COLUMNS)), loaded.rejects)
     scores = scorer.score(features, as_of).sort_values("customer_id", kind="stable").reset_index(drop=True)
-    scores = add_transaction_signals(scores, loaded.transactions, as_of, scorer.policy)
+    scores = add_transaction_signals(scores, loaded.transactions, as_of, scorer.policy, scorer.shop_reference)
     return ScoredTransactions(scores, loaded.rejects)

@@ -135,7 +135,7 @@ class PatronScorer:
         churn_features: list[str] | None = None,
         value_features: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
-        shop_reference: dict[str, float] | None = None,
+        shop_reference: dict[str, Any] | None = None,
     ):
         self.clv_model = clv_model
         self.churn_model = churn_model

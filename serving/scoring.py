@@ -35,7 +35,9 @@ def score_frame(transactions: pd.DataFrame, scorer: ScorerProtocol, as_of: Any) 
         return pd.DataFrame(columns=list(SCORE_COLUMNS))
     scores = scorer.score(features, as_of)
     if getattr(scorer, "policy", None) is not None:  # a PatronScorer: the signals that need the rows
-        scores = add_transaction_signals(scores, transactions, as_of, scorer.policy)  # type: ignore[attr-defined]
+        scores = add_transaction_signals(
+            scores, transactions, as_of, scorer.policy, getattr(scorer, "shop_reference", None)  # type: ignore[attr-defined]
+        )
     if tuple(scores.columns) != SCORE_COLUMNS:
         missing = [column for column in SCORE_COLUMNS if column not in scores.columns]
         if missing:

@@ -32,6 +32,8 @@ import pandas as pd
 from features.repurchase import last_category_purchase, repurchase_cycles
 from features.tags import (
     ROW_TAGS,
+    event_days,
+    product_first_sales,
     TAG_NAMES,
     TAG_SEPARATOR,
     join_tags,
@@ -138,14 +140,22 @@ def exclude_below_offer_price(scores: pd.DataFrame, offer_price: float, policy: 
 
 
 def add_transaction_signals(
-    scores: pd.DataFrame, transactions: pd.DataFrame, as_of: Any, policy: TargetingPolicy
+    scores: pd.DataFrame,
+    transactions: pd.DataFrame,
+    as_of: Any,
+    policy: TargetingPolicy,
+    reference: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """The scores with what needs the transaction rows: the `event_buyer` and `new_arrival_buyer` tags,
-    and the `within_repurchase_cycle` exclusion (each only when its source column is there)."""
+    and the `within_repurchase_cycle` exclusion (each only when its source column is there).
+
+    `reference` is the scorer's `shop_reference`: the shop's event days, product first sales and
+    category cycles learned at training, so that chunks of customers get what the whole shop would."""
     if scores.empty:
         return scores
     ids = scores["customer_id"].astype(str)
-    shares = transaction_tag_shares(transactions, as_of, policy)
+    reference = reference or {}
+    shares = transaction_tag_shares(transactions, as_of, policy, reference)
     if shares is not None:
         repeat = pd.DataFrame({"frequency": scores["frequency"].to_numpy(dtype=float)}, index=ids)
         flags = _flags_of(scores["tags"])
@@ -153,6 +163,8 @@ def add_transaction_signals(
         scores = scores.assign(tags=join_tags(flags, len(scores)))
     if "category" in transactions.columns:
         cycles = repurchase_cycles(transactions, as_of).set_index("category")["median_days"]
+        learned = pd.Series(reference.get("category_cycles", {}), dtype=float)
+        cycles = pd.concat([learned, cycles[~cycles.index.isin(learned.index)]])
         last = last_category_purchase(transactions, as_of).reindex(ids)
         cycle = last["category"].map(cycles).to_numpy(dtype=float, na_value=np.nan)
         within = np.isfinite(cycle) & (last["days_since"].to_numpy(dtype=float, na_value=np.inf) < cycle)
@@ -168,10 +180,31 @@ def _flags_of(tags: pd.Series) -> dict[str, np.ndarray]:
     return {tag: np.array([tag in n for n in names], dtype=bool)[inverse] for tag in TAG_NAMES}
 
 
-def shop_reference(features: pd.DataFrame, policy: TargetingPolicy, time_unit_days: int) -> dict[str, float]:
+def shop_reference(
+    features: pd.DataFrame,
+    policy: TargetingPolicy,
+    time_unit_days: int,
+    transactions: pd.DataFrame | None = None,
+    as_of: Any = None,
+) -> dict[str, Any]:
     """The shop's own distribution behind tags and timing (learned at training, saved with the model):
-    the relative tags' cut points and the median gap between purchase days."""
-    reference = shop_cut_points(features, policy)
+    the relative tags' cut points, the median gap between purchase days and, from the rows up to
+    `as_of` when given, the category cycles, event days and products' first sale days."""
+    cuts = shop_cut_points(features, policy)
     frequency = features["frequency"].to_numpy(dtype=float)
-    reference[SHOP_MEDIAN_GAP] = shop_median_gap(frequency, features["recency"].to_numpy(dtype=float), time_unit_days)
-    return {key: value for key, value in reference.items() if np.isfinite(value)}
+    cuts[SHOP_MEDIAN_GAP] = shop_median_gap(frequency, features["recency"].to_numpy(dtype=float), time_unit_days)
+    reference: dict[str, Any] = {key: value for key, value in cuts.items() if np.isfinite(value)}
+    if transactions is None or as_of is None:
+        return reference
+    end = pd.Timestamp(as_of).normalize()
+    rows = transactions[transactions["timestamp"] < end + pd.Timedelta(days=1)]
+    reference["reference_end"] = end.date().isoformat()
+    if "category" in rows.columns:
+        cycles = repurchase_cycles(rows, end).dropna(subset=["median_days"])
+        reference["category_cycles"] = dict(zip(cycles["category"].astype(str), cycles["median_days"].astype(float), strict=True))
+    if "promo" in rows.columns:
+        reference["event_days"] = [day.date().isoformat() for day in event_days(rows, policy)]
+    if "product_id" in rows.columns:
+        first = product_first_sales(rows)
+        reference["product_first_sale"] = {str(k): v.date().isoformat() for k, v in first.items()}
+    return reference

@@ -241,8 +241,11 @@ def assemble_scorer(
     policy: TargetingPolicy,
     value_source: str,
     metadata: dict[str, Any],
+    transactions: pd.DataFrame | None = None,
+    anchor: pd.Timestamp | None = None,
 ) -> PatronScorer:
-    """A PatronScorer from fitted parts, with tier cut-points learned on the anchor's value scores."""
+    """A PatronScorer from fitted parts, with tier cut-points learned on the anchor's value scores
+    and the shop's reference for tags and timing (from the rows up to `anchor` when given)."""
     scorer = PatronScorer(
         clv_model=parts.clv_model,
         churn_model=parts.churn_model,
@@ -258,7 +261,7 @@ def assemble_scorer(
     )
     value_score = scorer.components(parts.anchor_features)["value_score"].to_numpy(dtype=float)
     scorer.cut_points = [float(c) for c in np.asarray(tier_cut_points(value_score, policy.tier_shares))]
-    scorer.shop_reference = shop_reference(parts.anchor_features, policy, config.time_unit_days)
+    scorer.shop_reference = shop_reference(parts.anchor_features, policy, config.time_unit_days, transactions, anchor)
     return scorer
 
 
@@ -289,4 +292,4 @@ def fit_scorer(
     model = btyd_model or ("bgnbd" if config.btyd_model == "auto" else config.btyd_model)
     parts = fit_parts(cache, anchor, snapshots, config, model)
     info = {"data_end": anchor.date().isoformat(), "model_name": "", "model_version": "", **(metadata or {})}
-    return assemble_scorer(parts, config, policy, value_source, info)
+    return assemble_scorer(parts, config, policy, value_source, info, cache.transactions, anchor)

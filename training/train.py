@@ -280,6 +280,8 @@ def train(
         policy,
         value_source,
         {**base_metadata, "data_end": plan.holdout_as_of.date().isoformat(), "role": "out-of-time evaluation"},
+        transactions,
+        plan.holdout_as_of,
     )
 
     # 4. production refit on everything up to E
@@ -295,6 +297,8 @@ def train(
             policy,
             value_source,
             {**base_metadata, "data_end": plan.data_end.date().isoformat(), "run_id": run_id, "role": "production"},
+            transactions,
+            plan.data_end,
         )
         params: dict[str, Any] = {
             **config.to_params(),
