@@ -10,8 +10,8 @@ Each tag comes from one source and is computed only when that source is there (n
 - `serial_returner`: return rate in the shop's top `serial_returner_top_share` of customers and at
   least `serial_returner_min_returns` returned orders.
 - `event_buyer`: a repeat buyer with at least `event_buyer_share` of their orders on the shop's event
-  days (days when at least `event_day_promo_share` of orders carried a promotion); needs `promo` and
-  the transaction rows.
+  days (days at least as busy as the shop's median day, with at least `event_day_promo_share` of
+  orders on promotion); needs `promo` and the transaction rows.
 - `new_arrival_buyer`: at least `new_arrival_share` of the customer's purchase lines are products
   bought within `new_arrival_days` of their first sale in the shop; needs `product_id` and the rows.
 
@@ -127,10 +127,15 @@ def tag_counts(column: pd.Series) -> pd.DataFrame:
 
 
 def event_days(transactions: pd.DataFrame, policy: Any) -> pd.DatetimeIndex:
-    """The shop's event days in a log: days when at least `event_day_promo_share` of orders were on promotion."""
+    """The shop's event days in a log: days with at least the median day's orders, of which at least
+    `event_day_promo_share` were on promotion."""
     orders = _purchase_orders(transactions)
-    day_promo = orders.groupby("day")["promo"].mean()
-    return pd.DatetimeIndex(day_promo.index[day_promo.to_numpy() >= policy.event_day_promo_share])
+    by_day = orders.groupby("day")["promo"]
+    share, count = by_day.mean(), by_day.size()
+    # a quiet day's few orders can all be on promotion by chance: only days at least as busy as the
+    # shop's median day count
+    busy = count.to_numpy() >= np.median(count.to_numpy()) if len(count) else np.zeros(0, dtype=bool)
+    return pd.DatetimeIndex(share.index[(share.to_numpy() >= policy.event_day_promo_share) & busy])
 
 
 def product_first_sales(transactions: pd.DataFrame) -> pd.Series:

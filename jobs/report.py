@@ -67,7 +67,10 @@ def _svg(fig: Any) -> str:
     fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     text = buffer.getvalue()
-    return text[text.index("<svg") :]
+    text = text[text.index("<svg") :]
+    # the RDF block only names the tool and the image type: namespaces with URLs, nothing to show
+    start, end = text.find("<metadata>"), text.find("</metadata>")
+    return text[:start] + text[end + len("</metadata>") :] if start >= 0 <= end else text
 
 
 def _figure(width: float = 7.0, height: float = 3.2) -> tuple[Any, Any]:
