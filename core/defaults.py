@@ -78,6 +78,6 @@ OVERDUE_GAP_FACTOR = 1.5
 FIRST_FOLLOW_UP_DAYS = 21
 """Days after a first purchase for the follow-up (inside the 30 days when repeat rates are highest)."""
 OWN_GAP_PRIOR_ORDERS = 3.0
-"""Weight, in repeat purchases, of the purchase model against the customer's own gaps in the next-order date."""
-OFFER_MIN_AOV_SHARE = 1 / 3
+"""Gaps of the shop's median gap the customer's usual gap is shrunk with, in the next-order date."""
+OFFER_MIN_AOV_SHARE = 0.33
 """No promotional offer to a customer whose average order value is below this share of the offer's price."""

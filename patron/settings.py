@@ -146,7 +146,7 @@ class Settings(BaseSettings):
     new_arrival_share: float = Field(defaults.NEW_ARRIVAL_SHARE, ge=0, le=1, description="new_arrival_buyer: at least this share of purchase lines are new arrivals.")
     overdue_gap_factor: float = Field(defaults.OVERDUE_GAP_FACTOR, gt=0, description="Reminder when away this many times the customer's usual gap.")
     first_follow_up_days: float = Field(defaults.FIRST_FOLLOW_UP_DAYS, ge=0, description="Follow-up this many days after a first purchase.")
-    own_gap_prior_orders: float = Field(defaults.OWN_GAP_PRIOR_ORDERS, ge=0, description="Weight of the purchase model against the customer's own gaps, in repeat purchases.")
+    own_gap_prior_orders: float = Field(defaults.OWN_GAP_PRIOR_ORDERS, ge=0, description="Gaps of the shop's median the customer's usual gap is shrunk with in the next-order date.")
     offer_min_aov_share: float = Field(defaults.OFFER_MIN_AOV_SHARE, ge=0, le=1, description="No offer to a customer whose average order value is below this share of its price.")
 
     # --- serving ---------------------------------------------------------------------------

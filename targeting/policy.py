@@ -133,7 +133,8 @@ class TargetingPolicy:
         Thresholds of the behaviour tags (`features.tags`); the top shares are relative to the shop's
         own customers.
     overdue_gap_factor, first_follow_up_days, own_gap_prior_orders, offer_min_aov_share : float
-        Contact timing and the next-order date (`targeting.timing`, `models.next_order`).
+        Contact timing, the next-order date's shrinkage to the shop's median gap and the offer-price exclusion
+        (`targeting.timing`, `models.next_order`).
 
     Notes
     -----

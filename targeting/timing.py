@@ -32,11 +32,11 @@ import pandas as pd
 from features.repurchase import last_category_purchase, repurchase_cycles
 from features.tags import (
     ROW_TAGS,
-    event_days,
-    product_first_sales,
     TAG_NAMES,
     TAG_SEPARATOR,
+    event_days,
     join_tags,
+    product_first_sales,
     shop_cut_points,
     tag_flags,
     transaction_tag_shares,
@@ -99,12 +99,10 @@ def marketing_columns(
     days_since_last = np.asarray(values["days_since_last"], dtype=float)
     unit = clv_model.time_unit_days
     usual_gap = usual_gap_days(frequency, values["recency"], unit)
-    ahead = days_to_next_order(
-        clv_model, frequency, values["recency"], values["T"], days_since_last, policy.own_gap_prior_orders
-    )
     expected = np.asarray(values["p_alive"], dtype=float) >= policy.p_alive_floor
     cuts = dict(cut_points or {})
     shop_gap = cuts.get(SHOP_MEDIAN_GAP, shop_median_gap(frequency, values["recency"], unit))
+    ahead = days_to_next_order(frequency, usual_gap, days_since_last, shop_gap, policy.own_gap_prior_orders)
     contact = recommended_contact_offsets(frequency, days_since_last, usual_gap, shop_gap, policy)
     reachable = expected & (np.asarray(decisions["exclude_reason"], dtype=object) != NEGATIVE_NET_VALUE)
     return {

@@ -38,16 +38,14 @@ def test_usual_gap_is_empty_without_a_repeat_purchase():
 
 
 def test_many_regular_purchases_follow_the_customers_own_rhythm():
-    model = _model()
-    # 40 purchases 10 days apart, the last 4 days ago: the next one is due in about 6 days
-    ahead = days_to_next_order(model, np.array([40.0]), np.array([400.0]), np.array([404.0]), np.array([4.0]), 3.0)
-    assert 5.0 <= ahead[0] <= 8.0
-    alone = days_to_next_order(model, np.array([0.0]), np.array([0.0]), np.array([50.0]), np.array([50.0]), 3.0)
-    assert alone[0] == pytest.approx(model_days_to_next_order(model, np.array([0.0]), np.array([50.0]))[0])
+    # 40 purchases 10 days apart, the last 4 days ago; the shop's usual gap is 60 days
+    ahead = days_to_next_order(np.array([40.0]), np.array([10.0]), np.array([4.0]), 60.0, 3.0)
+    assert ahead[0] == pytest.approx((40 * 10 + 3 * 60) / 43 - 4)
+    # a one-time buyer 20 days after the first purchase: the shop's gap
+    assert days_to_next_order(np.array([0.0]), np.array([np.nan]), np.array([20.0]), 60.0, 3.0)[0] == 40.0
 
 
 def test_outputs_are_finite_and_at_least_a_day():
-    model = _model()
     x = np.array([0.0, 1.0, 500.0, 3.0])
-    ahead = days_to_next_order(model, x, np.array([0.0, 1.0, 700.0, 0.5]), np.array([0.0, 2.0, 700.0, 1.0]), np.array([0.0, 1.0, 0.0, 0.5]))
+    ahead = days_to_next_order(x, np.array([np.nan, 1.0, 1.4, 0.2]), np.array([400.0, 1.0, 0.0, 0.5]), float("nan"), 0.0)
     assert np.isfinite(ahead).all() and (ahead >= 1.0).all()
