@@ -149,3 +149,18 @@ def test_every_section_renders_in_headless_chromium(report):
     assert console_errors == []
     assert requests == [report.as_uri()]  # the page itself and nothing else
     assert (ARTIFACTS / "report.png").stat().st_size > 10_000
+
+
+def test_the_scored_shop_carries_every_tag_and_consistent_dates(outputs):
+    """The scores behind the report: all six tags occur (the log has every source column) and the
+    dates follow their rules."""
+    scores = pd.read_parquet(outputs / "scores.parquet")
+    present = set(",".join(scores["tags"]).split(",")) - {""}
+    assert present == {"promo_sensitive", "new_arrival_buyer", "high_end", "event_buyer", "full_price_loyal", "serial_returner"}
+    as_of = scores["as_of"].iloc[0]
+    expected = scores["expected_next_order_date"]
+    assert expected.isna().equals(scores["p_alive"] < 0.2)  # the default p_alive_floor
+    assert (expected.dropna() > as_of).all()
+    contact = scores["recommended_contact_date"]
+    assert (contact.dropna() >= as_of).all()
+    assert contact[scores["exclude_reason"] == "negative_net_value"].isna().all()
