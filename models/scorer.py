@@ -19,12 +19,12 @@ from core.scores import SCORE_COLUMNS
 from features.pipeline import MAY_BE_MISSING
 from models.churn import ChurnModel
 from models.clv import CLVModel
+from models.next_order import marketing_columns
 from models.value import ValueModel
 from targeting.decide import OPTIONAL_COLUMNS as OPTIONAL_DECISION_INPUTS
 from targeting.decide import REQUIRED_COLUMNS as DECISION_INPUTS
 from targeting.decide import decision_columns
 from targeting.policy import TargetingPolicy
-from targeting.timing import marketing_columns
 
 logger = logging.getLogger(__name__)
 

@@ -34,39 +34,16 @@ from features.tags import (
     ROW_TAGS,
     TAG_NAMES,
     TAG_SEPARATOR,
-    event_days,
     join_tags,
-    product_first_sales,
-    shop_cut_points,
     tag_flags,
     transaction_tag_shares,
 )
-from models.clv import CLVModel
-from models.next_order import days_to_next_order, usual_gap_days
 from targeting.policy import TargetingPolicy
-from targeting.profitability import NEGATIVE_NET_VALUE
 from targeting.winback import NO_ACTION, NO_CHANNEL
 
 WITHIN_REPURCHASE_CYCLE = "within_repurchase_cycle"
 BELOW_OFFER_PRICE = "below_offer_price"
 TIMING_REASONS = (WITHIN_REPURCHASE_CYCLE, BELOW_OFFER_PRICE)
-MARKETING_COLUMNS = ("tags", "avg_days_between_orders", "expected_next_order_date", "recommended_contact_date")
-SHOP_MEDIAN_GAP = "median_gap_days"
-"""Key of the shop's median gap between purchase days among `shop_cut_points`-style cut points."""
-
-
-def shop_median_gap(frequency: np.ndarray, recency: np.ndarray, time_unit_days: int) -> float:
-    """The shop's median usual gap over its repeat buyers (NaN without any)."""
-    gaps = usual_gap_days(frequency, recency, time_unit_days)
-    gaps = gaps[np.isfinite(gaps)]
-    return float(np.median(gaps)) if len(gaps) else float("nan")
-
-
-def _days(as_of: pd.Timestamp, offsets: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """as_of + round(offsets) days as datetime64[ns], NaT where not `keep`."""
-    whole = np.round(np.where(keep, offsets, 0.0)).astype("timedelta64[D]")
-    dates = np.datetime64(as_of.to_datetime64(), "D") + whole
-    return np.where(keep, dates.astype("datetime64[ns]"), np.datetime64("NaT", "ns"))
 
 
 def recommended_contact_offsets(
@@ -83,34 +60,6 @@ def recommended_contact_offsets(
     reminder = policy.overdue_gap_factor * gap - days_since_last
     offset = np.where(follow_up, policy.first_follow_up_days - days_since_last, reminder)
     return np.maximum(offset, 0.0)
-
-
-def marketing_columns(
-    features: pd.DataFrame,
-    values: Mapping[str, np.ndarray],
-    decisions: Mapping[str, Any],
-    clv_model: CLVModel,
-    policy: TargetingPolicy,
-    as_of: pd.Timestamp,
-    cut_points: Mapping[str, float] | None = None,
-) -> dict[str, np.ndarray]:
-    """MARKETING_COLUMNS for scored customers: tags from the features, the rhythm, the contact date."""
-    frequency = np.asarray(values["frequency"], dtype=float)
-    days_since_last = np.asarray(values["days_since_last"], dtype=float)
-    unit = clv_model.time_unit_days
-    usual_gap = usual_gap_days(frequency, values["recency"], unit)
-    expected = np.asarray(values["p_alive"], dtype=float) >= policy.p_alive_floor
-    cuts = dict(cut_points or {})
-    shop_gap = cuts.get(SHOP_MEDIAN_GAP, shop_median_gap(frequency, values["recency"], unit))
-    ahead = days_to_next_order(frequency, usual_gap, days_since_last, shop_gap, policy.own_gap_prior_orders)
-    contact = recommended_contact_offsets(frequency, days_since_last, usual_gap, shop_gap, policy)
-    reachable = expected & (np.asarray(decisions["exclude_reason"], dtype=object) != NEGATIVE_NET_VALUE)
-    return {
-        "tags": join_tags(tag_flags(features, policy, cuts), len(features)),
-        "avg_days_between_orders": usual_gap,
-        "expected_next_order_date": _days(as_of, ahead, expected),
-        "recommended_contact_date": _days(as_of, contact, reachable),
-    }
 
 
 def exclude_from_promotion(scores: pd.DataFrame, mask: np.ndarray, reason: str) -> pd.DataFrame:
@@ -176,33 +125,3 @@ def _flags_of(tags: pd.Series) -> dict[str, np.ndarray]:
     combos, inverse = np.unique(text, return_inverse=True)
     names = [set(c.split(TAG_SEPARATOR)) for c in combos]
     return {tag: np.array([tag in n for n in names], dtype=bool)[inverse] for tag in TAG_NAMES}
-
-
-def shop_reference(
-    features: pd.DataFrame,
-    policy: TargetingPolicy,
-    time_unit_days: int,
-    transactions: pd.DataFrame | None = None,
-    as_of: Any = None,
-) -> dict[str, Any]:
-    """The shop's own distribution behind tags and timing (learned at training, saved with the model):
-    the relative tags' cut points, the median gap between purchase days and, from the rows up to
-    `as_of` when given, the category cycles, event days and products' first sale days."""
-    cuts = shop_cut_points(features, policy)
-    frequency = features["frequency"].to_numpy(dtype=float)
-    cuts[SHOP_MEDIAN_GAP] = shop_median_gap(frequency, features["recency"].to_numpy(dtype=float), time_unit_days)
-    reference: dict[str, Any] = {key: value for key, value in cuts.items() if np.isfinite(value)}
-    if transactions is None or as_of is None:
-        return reference
-    end = pd.Timestamp(as_of).normalize()
-    rows = transactions[transactions["timestamp"] < end + pd.Timedelta(days=1)]
-    reference["reference_end"] = end.date().isoformat()
-    if "category" in rows.columns:
-        cycles = repurchase_cycles(rows, end).dropna(subset=["median_days"])
-        reference["category_cycles"] = dict(zip(cycles["category"].astype(str), cycles["median_days"].astype(float), strict=True))
-    if "promo" in rows.columns:
-        reference["event_days"] = [day.date().isoformat() for day in event_days(rows, policy)]
-    if "product_id" in rows.columns:
-        first = product_first_sales(rows)
-        reference["product_first_sale"] = {str(k): v.date().isoformat() for k, v in first.items()}
-    return reference

@@ -15,11 +15,11 @@ from core.errors import DataError
 from features import build_features
 from models.churn import ChurnModel
 from models.clv import CLVModel
+from models.next_order import shop_reference
 from models.scorer import BTYD_COLUMNS, PatronScorer, btyd_outputs
 from models.value import ValueModel
 from targeting.policy import TargetingPolicy
 from targeting.tiers import tier_cut_points
-from targeting.timing import shop_reference
 from training.split import SNAPSHOT_COLUMN, restrict_to, snapshot_dates
 
 logger = logging.getLogger(__name__)

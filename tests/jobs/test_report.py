@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from core.defaults import P_ALIVE_FLOOR
 from features.repurchase import repurchase_cycles
 from features.synthetic import generate_transactions
 from features.synthetic_traits import with_traits
@@ -159,7 +160,7 @@ def test_the_scored_shop_carries_every_tag_and_consistent_dates(outputs):
     assert present == {"promo_sensitive", "new_arrival_buyer", "high_end", "event_buyer", "full_price_loyal", "serial_returner"}
     as_of = scores["as_of"].iloc[0]
     expected = scores["expected_next_order_date"]
-    assert expected.isna().equals(scores["p_alive"] < 0.2)  # the default p_alive_floor
+    assert expected.isna().equals(scores["p_alive"] < P_ALIVE_FLOOR)
     assert (expected.dropna() > as_of).all()
     contact = scores["recommended_contact_date"]
     assert (contact.dropna() >= as_of).all()

@@ -137,9 +137,9 @@ def test_loading_a_folder_without_a_scorer_is_a_model_error(tmp_path):
 
 def _composed_scores(scorer: PatronScorer, features: pd.DataFrame, as_of: str) -> pd.DataFrame:
     """The scores table composed frame by frame from the public pieces (how `score` used to build it)."""
+    from models.next_order import marketing_columns
     from models.scorer import btyd_outputs, model_matrix
     from targeting.decide import decide
-    from targeting.timing import marketing_columns
 
     frame = scorer.validate(features)
     parts = btyd_outputs(scorer.clv_model, frame, scorer.churn_horizon_days, scorer.clv_horizon_days)
