@@ -129,7 +129,11 @@ def tag_counts(column: pd.Series) -> pd.DataFrame:
 def event_days(transactions: pd.DataFrame, policy: Any) -> pd.DatetimeIndex:
     """The shop's event days in a log: days with at least the median day's orders, of which at least
     `event_day_promo_share` were on promotion."""
-    orders = _purchase_orders(transactions)
+    return _event_days_of(_purchase_orders(transactions), policy)
+
+
+def _event_days_of(orders: pd.DataFrame, policy: Any) -> pd.DatetimeIndex:
+    """`event_days` from the purchase orders (`_purchase_orders`)."""
     by_day = orders.groupby("day")["promo"]
     share, count = by_day.mean(), by_day.size()
     # a quiet day's few orders can all be on promotion by chance: only days at least as busy as the
@@ -176,7 +180,7 @@ def transaction_tag_shares(
     known_until = pd.Timestamp(reference["reference_end"]) if "reference_end" in reference else None
     if has_promo:
         orders = _purchase_orders(rows)
-        days = event_days(rows, policy)
+        days = _event_days_of(orders, policy)
         if known_until is not None and "event_days" in reference:
             days = pd.DatetimeIndex(reference["event_days"]).union(days[days > known_until])
         on_event = orders["day"].isin(days)
