@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP) chromium
 
-# The headless browser of the docs-page test (Debian's chromium; playwright drives it, never downloads one).
+# The headless browser of the docs-page and report tests (Debian's chromium; playwright drives it, never downloads one).
 # Idempotent: nothing happens when /usr/bin/chromium exists; installing needs root (CI has it).
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }

@@ -68,3 +68,30 @@ MAX_TRANSACTIONS_PER_CUSTOMER = 10_000
 RELOAD_INTERVAL_SECONDS = 0.0
 SCORE_COALESCE_MS = 5.0
 BATCH_CHUNK_SIZE = 250_000
+
+# --- what marketers see: behaviour tags, rhythm and contact timing ----------------------------
+PROMO_SENSITIVE_SHARE = 0.5
+"""`promo_sensitive`: at least this share of the customer's spend bought on promotion or discount."""
+FULL_PRICE_MAX_SHARE = 0.05
+"""`full_price_loyal`: a repeat buyer with at most this share of spend on promotion or discount."""
+HIGH_END_TOP_SHARE = 0.10
+"""`high_end`: average order value in the shop's top share of customers."""
+SERIAL_RETURNER_TOP_SHARE = 0.10
+"""`serial_returner`: return rate in the shop's top share of customers (and at least the minimum returns)."""
+SERIAL_RETURNER_MIN_RETURNS = 2
+EVENT_DAY_PROMO_SHARE = 0.5
+"""An event day of the shop: at least this share of the day's orders carries a promotion."""
+EVENT_BUYER_SHARE = 0.5
+"""`event_buyer`: a repeat buyer with at least this share of their orders on the shop's event days."""
+NEW_ARRIVAL_DAYS = 30
+"""A product is a new arrival for this many days after its first sale in the shop."""
+NEW_ARRIVAL_SHARE = 0.5
+"""`new_arrival_buyer`: at least this share of the customer's purchase lines are new arrivals."""
+OVERDUE_GAP_FACTOR = 1.5
+"""A reminder is due when the customer has been away this many times their usual gap."""
+FIRST_FOLLOW_UP_DAYS = 21
+"""Days after a first purchase for the follow-up (inside the 30 days when repeat rates are highest)."""
+OWN_GAP_PRIOR_ORDERS = 3.0
+"""Gaps of the shop's median gap the customer's usual gap is shrunk with, in the next-order date."""
+OFFER_MIN_AOV_SHARE = 0.33
+"""No promotional offer to a customer whose average order value is below this share of the offer's price."""

@@ -51,6 +51,10 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "action",
     "channel",
     "incentive",
+    "tags",
+    "avg_days_between_orders",
+    "expected_next_order_date",
+    "recommended_contact_date",
     "model_name",
     "model_version",
 )
@@ -64,12 +68,24 @@ TEXT_SCORE_COLUMNS: tuple[str, ...] = (
     "exclude_reason",
     "action",
     "channel",
+    "tags",
     "model_name",
     "model_version",
 )
-"""Columns holding text; `as_of` is a day, `exclude_from_spend` a flag, every other column a float."""
+"""Columns holding text; `as_of` and the dates are days, `exclude_from_spend` a flag, every other column
+a float. `tags` is one string of tag names joined by "," (see features.tags): a list column would need a
+list type in Arrow, an array in the API and an encoding in CSV campaign files; one string is the same
+value in all three."""
 FLAG_SCORE_COLUMNS: tuple[str, ...] = ("exclude_from_spend",)
-DAY_SCORE_COLUMNS: tuple[str, ...] = ("as_of",)
+DAY_SCORE_COLUMNS: tuple[str, ...] = ("as_of", "expected_next_order_date", "recommended_contact_date")
+EMPTY_WHEN_UNKNOWN_COLUMNS: tuple[str, ...] = (
+    "avg_days_between_orders",
+    "expected_next_order_date",
+    "recommended_contact_date",
+)
+"""The only columns that may be empty (null, NaN/NaT in pandas), and only when there is nothing to show:
+no repeat purchase yet, no next order to expect, nobody to contact. Every other number is finite."""
+"""Days; the two dates are empty (null) where there is no next order to expect or nobody to contact."""
 
 
 def scores_schema() -> pa.Schema:

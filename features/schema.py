@@ -19,10 +19,11 @@ OPTIONAL_FIELDS = (
     "channel",
     "cost",
     "promo",
+    "product_id",
 )
 CONTRACT_FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
 NUMERIC_FIELDS = ("quantity", "unit_price", "discount", "cost")
-TEXT_FIELDS = ("order_id", "category", "channel")
+TEXT_FIELDS = ("order_id", "category", "channel", "product_id")
 FLAG_FIELDS = ("is_return", "promo")
 
 REJECT_REASONS = ("missing_customer_id", "bad_timestamp", "bad_amount", "zero_amount", "duplicate")
@@ -47,6 +48,7 @@ TRANSACTIONS_SCHEMA = pa.DataFrameSchema(
         "channel": pa.Column(str, nullable=True, required=False),
         "cost": pa.Column(float, nullable=True, required=False),
         "promo": pa.Column(bool, nullable=False, required=False),
+        "product_id": pa.Column(str, nullable=True, required=False),
     },
     checks=[
         pa.Check(lambda df: (df["amount"] > 0) | df["is_return"], error="a purchase with an amount <= 0"),

@@ -29,6 +29,7 @@ from targeting.campaign_report import (
 )
 from targeting.decide import ensure_decisions
 from targeting.policy import TargetingPolicy
+from targeting.timing import exclude_below_offer_price
 from training.campaign_learning import LearnedUplift, learn_uplift
 
 LEDGER = "ledger"
@@ -165,13 +166,17 @@ def run_campaign(
     campaign_id: str | None = None,
     control_share: float | None = None,
     send_date: str | None = None,
+    offer_price: float | None = None,
 ) -> PlannedCampaign:
     """Select a campaign under `budget` from a scores file, hold back its control group, write the
-    assignment list to `out` and record the campaign in the ledger."""
+    assignment list to `out` and record the campaign in the ledger. With `offer_price`, customers whose
+    average order is far below the offer's price are left out (`below_offer_price`)."""
     if not (math.isfinite(budget) and budget >= 0):
         raise ValueError(f"--budget must be a finite amount >= 0, got {budget}")
     # scores from `patron score` carry the decisions; a bare model output gets them here
     decisions = ensure_decisions(read_scores_table(scores), policy)
+    if offer_price is not None:
+        decisions = exclude_below_offer_price(decisions, offer_price, policy)
     return plan_campaign(
         decisions,
         budget,

@@ -18,6 +18,7 @@ from features.datasets import CDNOW_DATE_FORMAT, CDNOW_MAPPING, cdnow_master_pat
 from features.validate import LoadResult
 from jobs.campaign_demo import show_campaign_loop
 from jobs.load import LoadOptions, data_summary_lines, load_log
+from jobs.report import write_report
 from patron.settings import Settings
 from serving.batch import BatchResult, score_file
 from serving.model_store import mlflow_scorer_loader
@@ -41,6 +42,7 @@ class DemoResult:
     scores_path: Path
     rejects_path: Path
     campaign_path: Path
+    report_path: Path
     n_customers: int
     campaign_customers: int
 
@@ -79,7 +81,8 @@ def run_demo(settings: Settings, out_dir: str | Path, *, echo: Echo = print, bud
     scored = score_everyone(trained, settings, tracking_uri, out_dir, budget, echo)
     show_campaign(scored.batch.campaign, budget, echo)
     show_campaign_loop(settings, out_dir, echo)
-    show_outputs(scored, trained, tracking_uri, echo)
+    report_path = write_report(scored.scores_path, out_dir / "report.html", campaign_path=scored.campaign_path)
+    show_outputs(scored, trained, tracking_uri, report_path, echo)
     return DemoResult(
         run_id=trained.run_id,
         model_version=trained.model_version,
@@ -88,6 +91,7 @@ def run_demo(settings: Settings, out_dir: str | Path, *, echo: Echo = print, bud
         scores_path=scored.scores_path,
         rejects_path=scored.batch.rejects_path,
         campaign_path=scored.campaign_path,
+        report_path=report_path,
         n_customers=scored.batch.n_customers,
         campaign_customers=len(scored.batch.campaign.selected),
     )
@@ -166,7 +170,7 @@ def show_campaign(campaign: CampaignResult, budget: float, echo: Echo) -> None:
 
 
 
-def show_outputs(scored: ScoredBatch, trained: TrainResult, tracking_uri: str, echo: Echo) -> None:
+def show_outputs(scored: ScoredBatch, trained: TrainResult, tracking_uri: str, report_path: Path, echo: Echo) -> None:
     """Print where every output went and what to run next."""
     batch = scored.batch
     echo("")
@@ -174,6 +178,7 @@ def show_outputs(scored: ScoredBatch, trained: TrainResult, tracking_uri: str, e
     echo(f"scores         {scored.scores_path}  ({batch.n_customers:,} customers)")
     echo(f"rejected rows  {batch.rejects_path}  ({batch.n_rejected:,} rows)")
     echo(f"campaign list  {scored.campaign_path}  ({len(batch.campaign.selected):,} customers)")
+    echo(f"report         {report_path.resolve()}  (open it in a browser)")
     echo(f"MLflow run     {trained.run_id} in {tracking_uri}")
     echo("")
     echo("next:")

@@ -15,11 +15,18 @@ import numpy as np
 import pandas as pd
 
 from core.errors import ModelError
-from core.scores import DAY_SCORE_COLUMNS, FLAG_SCORE_COLUMNS, SCORE_COLUMNS, TEXT_SCORE_COLUMNS
+from core.scores import (
+    DAY_SCORE_COLUMNS,
+    EMPTY_WHEN_UNKNOWN_COLUMNS,
+    FLAG_SCORE_COLUMNS,
+    SCORE_COLUMNS,
+    TEXT_SCORE_COLUMNS,
+)
 from features.pipeline import build_features
 from features.validate import LoadResult, NoUsableRows, validate_transactions
 from models.scorer import PatronScorer
 from targeting.tiers import BoundaryKey
+from targeting.timing import add_transaction_signals
 
 EXAMPLE_AS_OF = "2020-06-30"
 """The as-of day of the example transactions of a model that records no training end (`data_end`)."""
@@ -94,6 +101,8 @@ def score_transactions(
     if features.empty:
         return ScoredTransactions(empty_scores(), loaded.rejects)
     scores, inputs = scorer.score_with_inputs(features, as_of_day, tier_boundaries)
+    # tags and exclusions that need the rows themselves (event days, new arrivals, repurchase cycles)
+    scores = add_transaction_signals(scores, loaded.transactions, as_of_day, scorer.policy, scorer.shop_reference)
     if tuple(scores.columns) != SCORE_COLUMNS:
         missing = [column for column in SCORE_COLUMNS if column not in scores.columns]
         raise ModelError(f"the model's scores lack columns {missing}; retrain with this version of Patron")
@@ -155,7 +164,10 @@ def check_scorer(scorer: PatronScorer) -> pd.DataFrame:
     wrong += [name for name in TEXT_SCORE_COLUMNS if not all(isinstance(v, str) for v in scores[name])]
     if wrong:
         raise ModelError(f"the model's scores have the wrong types in {wrong}")
-    not_finite = [name for name in numbers if not np.isfinite(scores[name].to_numpy(dtype=float)).all()]
+    not_finite = [
+        name for name in numbers
+        if name not in EMPTY_WHEN_UNKNOWN_COLUMNS and not np.isfinite(scores[name].to_numpy(dtype=float)).all()
+    ]
     if not_finite:
         raise ModelError(f"the model's scores have missing or infinite values in {not_finite}")
     return scores

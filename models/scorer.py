@@ -22,12 +22,14 @@ from features.rfm import RFM_COLUMNS
 from models.churn import ChurnModel
 from models.clv import CLVModel
 from models.intervals import prediction_intervals
+from models.next_order import marketing_columns
 from models.value import ValueModel
 from targeting.decide import OPTIONAL_COLUMNS as OPTIONAL_DECISION_INPUTS
 from targeting.decide import REQUIRED_COLUMNS as DECISION_INPUTS
 from targeting.decide import decision_columns
 from targeting.policy import TargetingPolicy
 from targeting.tiers import BoundaryKey, cut_point_boundaries
+from targeting.timing import WITHIN_REPURCHASE_CYCLE, exclude_from_promotion
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +106,9 @@ class PatronScorer:
         Horizons of churn and CLV, and the time unit of recency and T the models were fitted in.
     churn_features, value_features : list of str
         Input columns of the churn and value models (feature columns and BTYD outputs).
+    shop_reference : dict, optional
+        The shop's own distribution behind the behaviour tags and contact timing
+        (`targeting.timing.shop_reference`, learned at training); absent: taken from the scored customers.
     metadata : dict, optional
         trained_at, data_end, data fingerprint, headline metrics, model_name, model_version, ...
 
@@ -127,6 +132,7 @@ class PatronScorer:
         churn_features: list[str] | None = None,
         value_features: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
+        shop_reference: dict[str, Any] | None = None,
     ):
         self.clv_model = clv_model
         self.churn_model = churn_model
@@ -140,6 +146,7 @@ class PatronScorer:
         self.churn_features = list(churn_features) if churn_features is not None else list(churn_model.feature_names_)
         self.value_features = list(value_features or [])
         self.metadata: dict[str, Any] = dict(metadata or {})
+        self.shop_reference = dict(shop_reference) if shop_reference else None
         if value_source == "regressor" and value_model is None:
             raise ModelError("value_source='regressor' needs a fitted value model")
 
@@ -295,10 +302,13 @@ class PatronScorer:
             raise DataError(f"the scores lack columns {missing} that targeting needs; score them with the model first")
         ids = frame.index.to_numpy()
         decisions = decision_columns(inputs, self.policy, ids=pd.Series(ids), tier_boundaries=tier_boundaries)
+        marketing = marketing_columns(frame, column, decisions, self.clv_model, self.policy, as_of_day, self.shop_reference)
         table: dict[str, Any] = {"customer_id": ids, "as_of": as_of_day}
         for name in SCORE_COLUMNS[2:]:
             if name in decisions:
                 table[name] = decisions[name]
+            elif name in marketing:
+                table[name] = marketing[name]
             elif name in REASON_COLUMNS:
                 table[name] = reasons[name].to_numpy()
             elif name in ("model_name", "model_version"):
@@ -320,7 +330,9 @@ class PatronScorer:
         out = scores.copy(deep=False)
         for name, values in decisions.items():
             out[name] = values
-        return out
+        # the exclusion `score_transactions` added from the rows themselves survives the new tiers
+        within = (scores["exclude_reason"] == WITHIN_REPURCHASE_CYCLE).to_numpy()
+        return exclude_from_promotion(out, within, WITHIN_REPURCHASE_CYCLE)
 
     def training_tier_boundaries(self) -> list[BoundaryKey | None] | None:
         """The tier boundaries of the training snapshot (its cut-points), or None when it has none."""
@@ -343,6 +355,7 @@ class PatronScorer:
                 "policy": self.policy.to_dict(),
                 "metadata": self.metadata,
                 "has_value_model": self.value_model is not None,
+                "shop_reference": self.shop_reference,
             }
         )
 
@@ -385,4 +398,5 @@ class PatronScorer:
             churn_features=list(config["churn_features"]),
             value_features=list(config.get("value_features") or []),
             metadata=dict(config.get("metadata") or {}),
+            shop_reference=config.get("shop_reference"),
         )

@@ -308,6 +308,10 @@ def campaign_command(
         float | None, typer.Option(help="Share held back as control group (default: settings control_share, 0.1).", min=0, max=0.99)
     ] = None,
     send_date: Annotated[str | None, typer.Option(help="Send date, YYYY-MM-DD (default: today).")] = None,
+    offer_price: Annotated[
+        float | None,
+        typer.Option(help="Price of the offer: customers whose average order is below offer_min_aov_share of it are left out."),
+    ] = None,
 ) -> None:
     """Choose whom to contact under a budget, hold back a control group, record the campaign in the ledger."""
     with user_errors():
@@ -325,6 +329,7 @@ def campaign_command(
             campaign_id=campaign_id,
             control_share=control_share,
             send_date=send_date,
+            offer_price=offer_price,
         )
         result = planned.result
         echo(result.summary.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
@@ -443,6 +448,26 @@ def train_command(
             )
         echo()
         echo(format_report(result.trained))
+
+
+@app.command("report")
+def report_command(
+    scores: Annotated[str, typer.Option(help="Scores file from `patron score` or `patron demo` (Parquet or CSV).")],
+    out: Annotated[str, typer.Option(help="The HTML file to write (one self-contained page).")],
+    campaign: Annotated[str | None, typer.Option(help="Campaign list from `patron campaign` (CSV or Parquet).")] = None,
+    campaign_report: Annotated[
+        str | None, typer.Option(help="The campaign's measured result (CSV or Parquet), shown as given.")
+    ] = None,
+    cycles: Annotated[
+        str | None, typer.Option(help="Repurchase cycles by category (CSV from `patron demo` or features.repurchase).")
+    ] = None,
+) -> None:
+    """Write the marketer's report: tiers x stages, CLV, churn risk and reasons, tags, timing, campaign."""
+    with user_errors():
+        from jobs.report import write_report
+
+        path = write_report(scores, out, campaign_path=campaign, campaign_report_path=campaign_report, cycles_path=cycles)
+        echo(f"report: {path}")
 
 
 @app.command("demo")

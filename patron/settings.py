@@ -151,6 +151,21 @@ class Settings(BaseSettings):
         defaults.RETURN_PRIOR_ORDERS, ge=0, description="Weight of that prior in orders (0: observed return rates as they are)."
     )
 
+    # --- behaviour tags, rhythm and contact timing ------------------------------------------
+    promo_sensitive_share: float = Field(defaults.PROMO_SENSITIVE_SHARE, ge=0, le=1, description="promo_sensitive: at least this share of spend on promotion or discount.")
+    full_price_max_share: float = Field(defaults.FULL_PRICE_MAX_SHARE, ge=0, le=1, description="full_price_loyal: a repeat buyer with at most this share of spend on promotion or discount.")
+    high_end_top_share: float = Field(defaults.HIGH_END_TOP_SHARE, ge=0, le=1, description="high_end: average order value in the shop's top share of customers.")
+    serial_returner_top_share: float = Field(defaults.SERIAL_RETURNER_TOP_SHARE, ge=0, le=1, description="serial_returner: return rate in the shop's top share of customers.")
+    serial_returner_min_returns: float = Field(defaults.SERIAL_RETURNER_MIN_RETURNS, ge=0, description="serial_returner: at least this many returned orders.")
+    event_day_promo_share: float = Field(defaults.EVENT_DAY_PROMO_SHARE, ge=0, le=1, description="An event day: at least this share of the day's orders on promotion.")
+    event_buyer_share: float = Field(defaults.EVENT_BUYER_SHARE, ge=0, le=1, description="event_buyer: a repeat buyer with at least this share of orders on event days.")
+    new_arrival_days: float = Field(defaults.NEW_ARRIVAL_DAYS, ge=0, description="A product is a new arrival this many days after its first sale.")
+    new_arrival_share: float = Field(defaults.NEW_ARRIVAL_SHARE, ge=0, le=1, description="new_arrival_buyer: at least this share of purchase lines are new arrivals.")
+    overdue_gap_factor: float = Field(defaults.OVERDUE_GAP_FACTOR, gt=0, description="Reminder when away this many times the customer's usual gap.")
+    first_follow_up_days: float = Field(defaults.FIRST_FOLLOW_UP_DAYS, ge=0, description="Follow-up this many days after a first purchase.")
+    own_gap_prior_orders: float = Field(defaults.OWN_GAP_PRIOR_ORDERS, ge=0, description="Gaps of the shop's median the customer's usual gap is shrunk with in the next-order date.")
+    offer_min_aov_share: float = Field(defaults.OFFER_MIN_AOV_SHARE, ge=0, le=1, description="No offer to a customer whose average order value is below this share of its price.")
+
     # --- serving ---------------------------------------------------------------------------
     model_uri: str = Field(defaults.MODEL_URI, description="Model the API and batch job load.")
     workers: int = Field(defaults.WORKERS, ge=1, description="API worker processes of `patron serve`; each loads the model.")

@@ -143,6 +143,10 @@ class CustomerScore(BaseModel):
     action: str
     channel: str | None = None
     incentive: float | None = None
+    tags: str = Field("", description="Behaviour tags joined by ',' (README: Behaviour tags); '' for none.")
+    avg_days_between_orders: float | None = Field(None, description="Mean days between purchase days; null without a repeat purchase.")
+    expected_next_order_date: dt.date | None = Field(None, description="Median predicted day of the next purchase; null when P(alive) is too low.")
+    recommended_contact_date: dt.date | None = Field(None, description="When to contact (follow-up or overdue reminder); null when nobody to contact.")
     model_name: str
     model_version: str
 

@@ -17,9 +17,10 @@ On generated cases of 30-200 items the result stays within 1% of the exact optim
 tests/targeting/test_campaign_selection.py and benchmarks/RESULTS.md, which also give plain greedy's gap.
 
 Every customer is accounted for: the selected ones, plus the `excluded` table counting the others by
-reason: the decisions' `exclude_reason` (`negative_net_value`, `recent_purchase`, `no_positive_profit`),
-`over_budget` for candidates the budget did not reach, and `unspecified` for rows marked excluded with
-a reason this version does not know. All five rows are always listed.
+reason: the decisions' `exclude_reason` (`negative_net_value`, `recent_purchase`, `no_positive_profit`,
+and contact timing's `within_repurchase_cycle`, `below_offer_price`: `targeting.timing`), `over_budget`
+for candidates the budget did not reach, and `unspecified` for rows marked excluded with a reason this
+version does not know. All seven rows are always listed.
 
 Control group: every campaign holds back `control_share` of its selected customers (targeting/control.py:
 stratified by value tier x lifecycle stage, reproducible for a campaign id and customer id). The knapsack
@@ -47,6 +48,7 @@ from targeting.decide import EXCLUDE_REASONS, NO_POSITIVE_PROFIT, customer_ids
 from targeting.lifecycle import STAGE_NAMES
 from targeting.policy import STAGES, TIERS, TargetingPolicy, codes_of, labels, labels_from_arrow
 from targeting.tiers import TIER_NAMES
+from targeting.timing import TIMING_REASONS
 from targeting.winback import NO_ACTION, NO_CHANNEL, contact_spend, retained_value, retention_part
 
 OVER_BUDGET = "over_budget"
@@ -375,7 +377,7 @@ def _hold_back(picked: np.ndarray, x: dict[str, np.ndarray], ids: pd.Series, bud
 
 def _exclusions(decisions: pd.DataFrame, x: dict[str, np.ndarray], chosen: np.ndarray) -> pd.DataFrame:
     """Every customer not selected, counted by reason: the decision's reason, else no profit, else budget."""
-    vocabulary = (*EXCLUDE_REASONS, UNSPECIFIED)
+    vocabulary = (*EXCLUDE_REASONS, *TIMING_REASONS, UNSPECIFIED)
     given = codes_of(decisions["exclude_reason"].fillna("").astype(str), vocabulary)
     reason = np.select(
         [chosen, x["excluded"], ~x["candidate"]],
@@ -385,7 +387,7 @@ def _exclusions(decisions: pd.DataFrame, x: dict[str, np.ndarray], chosen: np.nd
     names = [*vocabulary, OVER_BUDGET]
     counts = np.bincount(reason[reason >= 0], minlength=len(names))
     table = pd.DataFrame({"reason": names, "customers": counts.astype(np.int64)})
-    order = [*EXCLUDE_REASONS, OVER_BUDGET, UNSPECIFIED]
+    order = [*EXCLUDE_REASONS, *TIMING_REASONS, OVER_BUDGET, UNSPECIFIED]
     return table.set_index("reason").loc[order].reset_index()
 
 

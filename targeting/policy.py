@@ -70,6 +70,25 @@ def _frozen(mapping: Mapping[str, float], defaults: Mapping[str, float] | None =
     return MappingProxyType(merged)
 
 
+_SHARE_FIELDS = (
+    "promo_sensitive_share",
+    "full_price_max_share",
+    "high_end_top_share",
+    "serial_returner_top_share",
+    "event_day_promo_share",
+    "event_buyer_share",
+    "new_arrival_share",
+    "offer_min_aov_share",
+)
+_COUNT_FIELDS = (
+    "serial_returner_min_returns",
+    "new_arrival_days",
+    "overdue_gap_factor",
+    "first_follow_up_days",
+    "own_gap_prior_orders",
+)
+
+
 @dataclass(frozen=True)
 class TargetingPolicy:
     """The numbers behind tiers, lifecycle stages, net value, win-back actions and campaigns.
@@ -120,6 +139,14 @@ class TargetingPolicy:
         `return_prior_orders` more orders had shown it (0: use the observed rates as they are).
     campaign_budget : float
         Default money budget of a campaign.
+    promo_sensitive_share, full_price_max_share, high_end_top_share, serial_returner_top_share,
+    serial_returner_min_returns, event_day_promo_share, event_buyer_share, new_arrival_days,
+    new_arrival_share : float
+        Thresholds of the behaviour tags (`features.tags`); the top shares are relative to the shop's
+        own customers.
+    overdue_gap_factor, first_follow_up_days, own_gap_prior_orders, offer_min_aov_share : float
+        Contact timing, the next-order date's shrinkage to the shop's median gap and the offer-price exclusion
+        (`targeting.timing`, `models.next_order`).
 
     Notes
     -----
@@ -154,6 +181,19 @@ class TargetingPolicy:
     return_rate_prior: float = defaults.RETURN_RATE_PRIOR
     return_prior_orders: float = defaults.RETURN_PRIOR_ORDERS
     campaign_budget: float = defaults.CAMPAIGN_BUDGET
+    promo_sensitive_share: float = defaults.PROMO_SENSITIVE_SHARE
+    full_price_max_share: float = defaults.FULL_PRICE_MAX_SHARE
+    high_end_top_share: float = defaults.HIGH_END_TOP_SHARE
+    serial_returner_top_share: float = defaults.SERIAL_RETURNER_TOP_SHARE
+    serial_returner_min_returns: float = defaults.SERIAL_RETURNER_MIN_RETURNS
+    event_day_promo_share: float = defaults.EVENT_DAY_PROMO_SHARE
+    event_buyer_share: float = defaults.EVENT_BUYER_SHARE
+    new_arrival_days: float = defaults.NEW_ARRIVAL_DAYS
+    new_arrival_share: float = defaults.NEW_ARRIVAL_SHARE
+    overdue_gap_factor: float = defaults.OVERDUE_GAP_FACTOR
+    first_follow_up_days: float = defaults.FIRST_FOLLOW_UP_DAYS
+    own_gap_prior_orders: float = defaults.OWN_GAP_PRIOR_ORDERS
+    offer_min_aov_share: float = defaults.OFFER_MIN_AOV_SHARE
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise in place once
@@ -211,6 +251,14 @@ class TargetingPolicy:
             raise ValueError(f"control_share must lie in [0, 1), got {self.control_share}")
         if not 0 < self.p_alive_floor <= 1 or not 0 < self.margin_rate <= 1:
             raise ValueError("p_alive_floor and margin_rate must lie in (0, 1]")
+        shares = {name: getattr(self, name) for name in _SHARE_FIELDS}
+        outside = [name for name, value in shares.items() if not (math.isfinite(value) and 0 <= value <= 1)]
+        if outside:
+            raise ValueError(f"tag and timing shares must lie in [0, 1]: {outside}")
+        counts = {name: getattr(self, name) for name in _COUNT_FIELDS}
+        negative = [name for name, value in counts.items() if not (math.isfinite(value) and value >= 0)]
+        if negative or self.overdue_gap_factor <= 0:
+            raise ValueError(f"tag and timing settings must be finite and > 0: {negative or ['overdue_gap_factor']}")
         if self.max_incentive_share > 1 or self.return_rate_prior > 1:
             raise ValueError("max_incentive_share and return_rate_prior must lie in [0, 1]")
         unknown = [t for t in self.perk_tiers if t not in TIERS]

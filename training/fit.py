@@ -17,6 +17,7 @@ from features import build_features
 from features.labels import LABEL_COLUMNS
 from models.churn import ChurnModel
 from models.clv import CLVModel
+from models.next_order import shop_reference
 from models.scorer import BTYD_COLUMNS, PatronScorer, btyd_outputs
 from models.value import ValueModel
 from targeting.policy import TargetingPolicy
@@ -240,8 +241,11 @@ def assemble_scorer(
     policy: TargetingPolicy,
     value_source: str,
     metadata: dict[str, Any],
+    transactions: pd.DataFrame | None = None,
+    anchor: pd.Timestamp | None = None,
 ) -> PatronScorer:
-    """A PatronScorer from fitted parts, with tier cut-points learned on the anchor's value scores."""
+    """A PatronScorer from fitted parts, with tier cut-points learned on the anchor's value scores
+    and the shop's reference for tags and timing (from the rows up to `anchor` when given)."""
     settings = {
         "clv_model": parts.clv_model,
         "churn_model": parts.churn_model,
@@ -259,7 +263,8 @@ def assemble_scorer(
     probe = PatronScorer(**settings)
     value_score = probe.model_outputs(parts.anchor_features)["value_score"].to_numpy(dtype=float)
     cut_points = [float(c) for c in np.asarray(tier_cut_points(value_score, policy.tier_shares))]
-    return PatronScorer(**settings, cut_points=cut_points, metadata=metadata)
+    reference = shop_reference(parts.anchor_features, policy, config.time_unit_days, transactions, anchor)
+    return PatronScorer(**settings, cut_points=cut_points, metadata=metadata, shop_reference=reference)
 
 
 def fit_scorer(
@@ -293,4 +298,4 @@ def fit_scorer(
         model = btyd_menu_choice(cache.get(anchor - pd.Timedelta(days=config.churn_horizon_days)), config)
     parts = fit_parts(cache, anchor, snapshots, config, model)
     info = {"data_end": anchor.date().isoformat(), "model_name": "", "model_version": "", **(metadata or {})}
-    return assemble_scorer(parts, config, policy, value_source, info)
+    return assemble_scorer(parts, config, policy, value_source, info, cache.transactions, anchor)

@@ -183,7 +183,7 @@ def _evaluate_out_of_time(
     """Step 3: fit with the inner holdout's choices up to E-H; measure models, baselines and intervals on (E-H, E]."""
     parts = fit_parts(cache, plan.holdout_as_of, plan.evaluation_snapshots, config, choice.btyd_model)
     metadata = {**base_metadata, "data_end": plan.holdout_as_of.date().isoformat(), "role": "out-of-time evaluation"}
-    scorer = assemble_scorer(parts, config, policy, choice.value_source, metadata)
+    scorer = assemble_scorer(parts, config, policy, choice.value_source, metadata, cache.transactions, plan.holdout_as_of)
     components = scorer.model_outputs(holdout)
     metrics = holdout_metrics(components, holdout, parts.training_set)
     metrics.update(choice.metrics)
@@ -267,6 +267,8 @@ def train(
             policy,
             value_source,
             {**base_metadata, "data_end": plan.data_end.date().isoformat(), "run_id": run_id, "role": "production"},
+            cache.transactions,
+            plan.data_end,
         )
         params: dict[str, Any] = {
             **config.to_params(),

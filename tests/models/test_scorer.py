@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from core.errors import ModelError
-from core.scores import SCORE_COLUMNS
+from core.scores import EMPTY_WHEN_UNKNOWN_COLUMNS, SCORE_COLUMNS
 from features import build_features
 from features.synthetic import generate_transactions
 from models.scorer import PatronScorer
@@ -59,8 +59,10 @@ def test_scores_have_exactly_the_architecture_columns_one_row_per_customer(score
 
 
 def test_scores_are_finite_and_in_their_domains(scorer, scores):
-    numeric = scores.select_dtypes("number")
+    numeric = scores.drop(columns=list(EMPTY_WHEN_UNKNOWN_COLUMNS)).select_dtypes("number")
     assert np.isfinite(numeric.to_numpy(dtype=float)).all()
+    gap = scores["avg_days_between_orders"]
+    assert gap.isna().equals(scores["frequency"] == 0) and (gap.dropna() > 0).all()
     assert scores["churn_probability"].between(0, 1).all() and scores["p_alive"].between(0, 1).all()
     assert set(scores["value_tier"]) <= {"diamond", "gold", "silver", "regular"}
     assert set(scores["lifecycle_stage"]) <= {"new", "active", "sleeping", "at_risk", "lost"}
@@ -149,6 +151,7 @@ def test_loading_a_folder_without_a_scorer_is_a_model_error(tmp_path):
 def _composed_scores(scorer: PatronScorer, features: pd.DataFrame, as_of: str) -> pd.DataFrame:
     """The scores table composed frame by frame from the public pieces (how `score` used to build it)."""
     from models.intervals import prediction_intervals
+    from models.next_order import marketing_columns
     from models.scorer import btyd_outputs
     from targeting.decide import decide
 
@@ -173,6 +176,11 @@ def _composed_scores(scorer: PatronScorer, features: pd.DataFrame, as_of: str) -
     passthrough = frame.drop(columns=[c for c in frame.columns if c in parts.columns])
     scores = pd.concat([passthrough, parts, reasons], axis=1).assign(as_of=pd.Timestamp(as_of))
     decided = decide(scores.rename_axis("customer_id").reset_index(), scorer.policy).set_index("customer_id")
+    rhythm_inputs = {c: decided[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T", "days_since_last", "p_alive")}
+    marketing = marketing_columns(
+        frame, rhythm_inputs, decided, scorer.clv_model, scorer.policy, pd.Timestamp(as_of), scorer.shop_reference
+    )
+    decided = decided.assign(**marketing)
     decided = decided.assign(model_name="patron", model_version="", customer_id=decided.index.astype(str))
     return decided.reset_index(drop=True)[list(SCORE_COLUMNS)]
 
@@ -198,7 +206,7 @@ def test_a_margin_rate_missing_by_design_is_scored(scorer, features, scores):
     uncosted = features.copy()
     uncosted.iloc[0, uncosted.columns.get_loc("margin_rate")] = np.nan
     got = scorer.score(uncosted, AS_OF)
-    assert np.isfinite(got.select_dtypes("number").to_numpy(dtype=float)).all()
+    assert np.isfinite(got.drop(columns=list(EMPTY_WHEN_UNKNOWN_COLUMNS)).select_dtypes("number").to_numpy(dtype=float)).all()
     pd.testing.assert_frame_equal(got.iloc[1:], scores.iloc[1:], check_exact=True)  # the others are untouched
     with pytest.raises(ModelError, match="margin_rate"):
         scorer.score(uncosted.assign(margin_rate=np.inf), AS_OF)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from serving_helpers import app_of, request_body
 
-from core.scores import SCORE_COLUMNS
+from core.scores import DAY_SCORE_COLUMNS, EMPTY_WHEN_UNKNOWN_COLUMNS, SCORE_COLUMNS
 from serving.deps import key_matches
 
 # --- scoring ----------------------------------------------------------------------------------
@@ -288,8 +288,11 @@ def test_customer_lookup_returns_the_batch_row(client, batch_scores):
     assert got.status_code == 200
     body = got.json()
     for column in SCORE_COLUMNS:
-        if column == "as_of":
-            assert body[column] == pd.Timestamp(row[column]).date().isoformat()
+        if column in DAY_SCORE_COLUMNS:  # as_of, and the dates that are empty when unknown
+            expected = None if pd.isna(row[column]) else pd.Timestamp(row[column]).date().isoformat()
+            assert body[column] == expected, column
+        elif column in EMPTY_WHEN_UNKNOWN_COLUMNS and pd.isna(row[column]):
+            assert body[column] is None, column
         else:
             assert body[column] == (row[column].item() if hasattr(row[column], "item") else row[column]), column
 

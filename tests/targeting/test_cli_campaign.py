@@ -111,3 +111,15 @@ def test_csv_scores_with_decisions_give_the_parquet_campaign(scores, scores_file
         assert result.exit_code == 0, result.output
         outs.append(pd.read_csv(out, dtype={"customer_id": str}))
     pd.testing.assert_frame_equal(outs[0], outs[1])
+
+
+def test_offer_price_excludes_small_baskets_and_counts_them(scores_file, tmp_path):
+    out = tmp_path / "campaign.csv"
+    args = ["campaign", "--scores", str(scores_file), "--budget", "1000", "--out", str(out)]
+    result = runner.invoke(app, [*args, "--offer-price", "1000000"])
+    assert result.exit_code == 0, result.output
+    # every customer's orders are far below a price of a million: nobody is contacted, all counted
+    assert "below_offer_price" in result.output
+    assert pd.read_csv(out).empty
+    bad = runner.invoke(app, [*args, "--offer-price", "-5"])
+    assert bad.exit_code == 1 and "offer_price must be a positive amount" in bad.output
