@@ -23,7 +23,7 @@ from patron.settings import Settings
 from serving.batch import BatchResult, score_file
 from serving.model_store import mlflow_scorer_loader
 from targeting.campaign import CampaignResult
-from targeting.policy import STAGES, TIERS
+from targeting.segments import tier_stage_matrix
 from training.registry import champion_version
 from training.report import format_report
 from training.train import TrainResult, train
@@ -45,23 +45,6 @@ class DemoResult:
     report_path: Path
     n_customers: int
     campaign_customers: int
-
-
-def tier_stage_matrix(scores: pd.DataFrame) -> pd.DataFrame:
-    """Customers, predicted CLV (total and mean) and mean churn risk per value tier x lifecycle stage."""
-    tier = pd.Categorical(scores["value_tier"], categories=list(TIERS), ordered=True)
-    stage = pd.Categorical(scores["lifecycle_stage"], categories=list(STAGES), ordered=True)
-    grouped = scores.groupby([tier, stage], observed=True)
-    table = pd.DataFrame(
-        {
-            "customers": grouped.size(),
-            "clv_total": grouped["clv"].sum(),
-            "clv_mean": grouped["clv"].mean(),
-            "churn_risk_mean": grouped["churn_probability"].mean(),
-        }
-    )
-    table.index.names = ["value_tier", "lifecycle_stage"]
-    return table.reset_index()
 
 
 def _show(echo: Echo, title: str, table: pd.DataFrame) -> None:

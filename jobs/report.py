@@ -22,8 +22,8 @@ import pandas as pd
 
 from core.errors import DataError
 from features.tags import TAG_NAMES, tag_counts
-from jobs.demo import tier_stage_matrix
 from targeting.policy import STAGES, TIERS
+from targeting.segments import tier_stage_matrix
 
 TEMPLATE = Path(__file__).with_name("report_template.html")
 SECTIONS = (

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jobs.demo import tier_stage_matrix
 from jobs.load import data_summary_lines
+from targeting.segments import tier_stage_matrix
 
 
 def test_tier_stage_matrix_orders_tiers_and_stages_and_sums_per_cell():
