@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +25,7 @@ from targeting.decide import OPTIONAL_COLUMNS as OPTIONAL_DECISION_INPUTS
 from targeting.decide import REQUIRED_COLUMNS as DECISION_INPUTS
 from targeting.decide import decision_columns
 from targeting.policy import TargetingPolicy
+from targeting.tiers import BoundaryKey
 
 logger = logging.getLogger(__name__)
 
@@ -255,8 +257,14 @@ class PatronScorer:
                 matrix[:, j] = frame[column].astype(float).to_numpy()
         return pd.DataFrame(matrix, index=frame.index, columns=columns)
 
-    def score(self, features: pd.DataFrame, as_of: Any) -> pd.DataFrame:
-        """The scores table (ARCHITECTURE.md's columns, in order), one row per input customer."""
+    def score(
+        self, features: pd.DataFrame, as_of: Any, tier_boundaries: Sequence[BoundaryKey | None] | None = None
+    ) -> pd.DataFrame:
+        """The scores table (ARCHITECTURE.md's columns, in order), one row per input customer.
+
+        `tier_boundaries` (a whole population's, `targeting.tiers.tier_boundaries`) place the tiers
+        against that population; None: the saved cut points, else ranks within `features`.
+        """
         frame, values = self._validated(features)
         as_of_day = pd.Timestamp(as_of)
         if as_of_day.tzinfo is not None:
@@ -277,7 +285,9 @@ class PatronScorer:
         if missing:
             raise DataError(f"the scores lack columns {missing} that targeting needs; score them with the model first")
         ids = frame.index
-        decisions = decision_columns(columns, self.policy, cut_points=self.cut_points, ids=pd.Series(ids.to_numpy()))
+        decisions = decision_columns(
+            columns, self.policy, cut_points=self.cut_points, ids=pd.Series(ids.to_numpy()), tier_boundaries=tier_boundaries
+        )
         table: dict[str, Any] = {"customer_id": ids.to_numpy(), "as_of": as_of_day}
         for name in SCORE_COLUMNS[2:]:
             if name in decisions:

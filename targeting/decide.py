@@ -37,7 +37,7 @@ from core.errors import DataError
 from targeting.lifecycle import stage_codes
 from targeting.policy import STAGES, TIERS, TargetingPolicy, labels
 from targeting.profitability import NEGATIVE_NET_VALUE, net_value, shrink_rate
-from targeting.tiers import tier_codes
+from targeting.tiers import BoundaryKey, boundary_tier_codes, tier_codes
 from targeting.winback import (
     ACTION_NAMES,
     NO_ACTION,
@@ -141,12 +141,15 @@ def decision_columns(
     policy: TargetingPolicy,
     cut_points: Sequence[float] | None = None,
     ids: Sequence[object] | None = None,
+    tier_boundaries: Sequence[BoundaryKey | None] | None = None,
 ) -> dict[str, Any]:
     """`decide`'s arithmetic on arrays: the decision columns, in DECISION_COLUMNS order.
 
     `values` maps each of REQUIRED_COLUMNS to finite floats and each of OPTIONAL_COLUMNS to floats
     (NaN where missing) or None (absent); `ids` are the customer ids that break value-score ties.
-    The frame-free form lets the scorer skip building frames it would throw away.
+    The frame-free form lets the scorer skip building frames it would throw away. `tier_boundaries`
+    (from `targeting.tiers.tier_boundaries` over a whole population) place tiers against that
+    population instead of the cut points or the given rows' ranks; they need `ids`.
     """
     x = {column: values[column] for column in REQUIRED_COLUMNS}
     n = len(x["clv"])
@@ -157,7 +160,12 @@ def decision_columns(
     return_share = shrink_rate(_or_fallback(values.get("return_value_share"), 0.0, n), orders, *prior)
     margin = _or_fallback(values.get("margin_rate"), policy.margin_rate, n)
 
-    tier = tier_codes(x["value_score"], cut_points=cut_points, shares=policy.tier_shares, ids=ids)
+    if tier_boundaries is not None:
+        if ids is None:
+            raise ValueError("tier_boundaries need the customer ids that split value-score ties")
+        tier = boundary_tier_codes(x["value_score"], ids, tier_boundaries)
+    else:
+        tier = tier_codes(x["value_score"], cut_points=cut_points, shares=policy.tier_shares, ids=ids)
     stage = stage_codes(
         x["days_since_last"], x["frequency"], policy.active_days, policy.sleeping_days, policy.at_risk_days
     )

@@ -1,0 +1,78 @@
+"""Spark fixtures: one real `local[2]` session and one model trained into a temporary MLflow registry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from patron.settings import Settings
+
+N_CUSTOMERS = 600
+SEED = 20261129
+
+
+@dataclass(frozen=True)
+class Champion:
+    """A temporary registry holding `patron@champion`, the scorer it loads to, and its training log."""
+
+    tracking_uri: str
+    model_uri: str
+    scorer: Any
+    transactions: pd.DataFrame
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """A real Spark session on two local cores (started once: it takes seconds)."""
+    from jobs.spark.session import spark_session
+
+    session = spark_session("local[2]", app_name="patron-tests", local_memory="1g")
+    session.conf.set("spark.sql.shuffle.partitions", "4")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def champion(tmp_path_factory: pytest.TempPathFactory) -> Champion:
+    """Train on a generated log and promote the model to champion (once per session)."""
+    from features.synthetic import generate_transactions
+    from features.validate import validate_transactions
+    from serving.batch import load_model
+    from training.train import train
+
+    folder: Path = tmp_path_factory.mktemp("spark-registry")
+    transactions = validate_transactions(generate_transactions(N_CUSTOMERS, seed=SEED).transactions).transactions
+    tracking_uri = f"sqlite:///{folder / 'mlflow.db'}"
+    settings = Settings(tracking_uri=tracking_uri, n_threads=1, churn_snapshots=2)
+    train(transactions, settings=settings, experiment="spark-tests", force_promote=True)
+    model_uri = "models:/patron@champion"
+    return Champion(tracking_uri, model_uri, load_model(model_uri, tracking_uri), transactions)
+
+
+@pytest.fixture(scope="session")
+def ranked_model_uri(champion: Champion, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The champion registered again without saved tier cut points, so tiers rank the scored population."""
+    import copy
+
+    import mlflow
+
+    from features import build_features
+    from models.pyfunc import log_scorer
+    from training.registry import set_alias
+    from training.tracking import configure_tracking
+
+    scorer = copy.deepcopy(champion.scorer)
+    scorer.cut_points = None
+    folder = scorer.save(tmp_path_factory.mktemp("ranked-scorer"))
+    example = build_features(champion.transactions, as_of=champion.transactions["timestamp"].max()).head(5)
+    configure_tracking(champion.tracking_uri)
+    mlflow.set_experiment("spark-tests")
+    with mlflow.start_run():
+        info = log_scorer(scorer, folder, example, registered_model_name="patron")
+    set_alias("patron", "ranked", str(info.registered_model_version), tracking_uri=champion.tracking_uri)
+    return "models:/patron@ranked"
