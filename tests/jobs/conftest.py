@@ -76,3 +76,13 @@ def ranked_model_uri(champion: Champion, tmp_path_factory: pytest.TempPathFactor
         info = log_scorer(scorer, folder, example, registered_model_name="patron")
     set_alias("patron", "ranked", str(info.registered_model_version), tracking_uri=champion.tracking_uri)
     return "models:/patron@ranked"
+
+
+@pytest.fixture(scope="session")
+def cdnow_csv(cdnow_master_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """CDNOW as a comma-separated file of its raw text (Spark reads delimited text with a one-character separator)."""
+    from features.io import read_table
+
+    path = tmp_path_factory.mktemp("cdnow") / "cdnow.csv"
+    read_table(cdnow_master_path).to_csv(path, index=False)
+    return path

@@ -51,7 +51,7 @@ def messy_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rows["customer_id"] = rows["customer_id"].astype(str)
     bad = rows.iloc[:4].copy()
     bad.loc[bad.index[0], "customer_id"] = " "  # missing_customer_id
-    bad.loc[bad.index[1], "amount"] = np.nan  # bad_amount
+    bad.loc[bad.index[1], "amount"] = np.inf  # bad_amount
     bad.loc[bad.index[2], "amount"] = 0.0  # zero_amount
     log = pd.concat([rows.iloc[:500], bad, rows.iloc[500:], rows.iloc[[10]]], ignore_index=True)  # last: a duplicate
     folder = tmp_path_factory.mktemp("messy") / "log"
@@ -135,3 +135,20 @@ def test_a_partition_whose_rows_are_all_rejected(spark: Any, champion: Champion,
     rejects = read_rejects(rejects_path_for(spark_out))
     assert rejects["reason"].eq("bad_timestamp").sum() == 40
     pd.testing.assert_frame_equal(rejects, read_rejects(rejects_path_for(local_out)))
+
+
+@pytest.mark.realdata
+def test_spark_scores_equal_local_on_cdnow(spark: Any, champion: Champion, cdnow_csv: Path, tmp_path: Path) -> None:
+    from features.datasets import CDNOW_DATE_FORMAT, CDNOW_MAPPING
+    from jobs.spark.jobs import ValidationOptions, score_with_spark
+    from serving.batch import score_file
+
+    local_out, spark_out = tmp_path / "local.parquet", tmp_path / "spark"
+    options = ValidationOptions(mapping={"customer_id": "customer_id", **CDNOW_MAPPING}, date_format=CDNOW_DATE_FORMAT)
+    score_file(cdnow_csv, local_out, champion.scorer, "1998-06-30", progress=False, **options.as_kwargs())
+    score_with_spark(spark, str(cdnow_csv), str(spark_out), "1998-06-30", model_uri=champion.model_uri,
+                     tracking_uri=champion.tracking_uri, options=options, partition_rows=40_000)
+    local = read_scores(local_out)
+    assert len(local) == 23_570
+    assert_same_scores(local, read_scores(spark_out))
+    pd.testing.assert_frame_equal(read_rejects(rejects_path_for(spark_out)), read_rejects(rejects_path_for(local_out)))
