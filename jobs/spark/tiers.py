@@ -28,6 +28,7 @@ def exact_tier_boundaries(values: DataFrame, shares: Sequence[float]) -> list[Bo
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
+    values = values.persist(StorageLevel.MEMORY_AND_DISK)  # the sort samples its input, then reads it again
     ranked = (
         values.orderBy(F.col("value_score").desc(), F.col("customer_id").asc())
         .withColumn("id", F.monotonically_increasing_id())
@@ -57,4 +58,5 @@ def exact_tier_boundaries(values: DataFrame, shares: Sequence[float]) -> list[Bo
                   for r in ranked.filter(condition).collect()}
     finally:
         ranked.unpersist()
+        values.unpersist()
     return [None if count <= 0 else picked[wanted[int(count)]] for count in boundary_counts(n, shares)]
