@@ -46,7 +46,9 @@ def champion(tmp_path_factory: pytest.TempPathFactory) -> Champion:
     from training.train import train
 
     folder: Path = tmp_path_factory.mktemp("spark-registry")
-    transactions = validate_transactions(generate_transactions(N_CUSTOMERS, seed=SEED).transactions).transactions
+    # the contract's required columns only, so the model also scores logs without optional columns (CDNOW)
+    generated = generate_transactions(N_CUSTOMERS, seed=SEED).transactions[["customer_id", "timestamp", "amount"]]
+    transactions = validate_transactions(generated).transactions
     tracking_uri = f"sqlite:///{folder / 'mlflow.db'}"
     settings = Settings(tracking_uri=tracking_uri, n_threads=1, churn_snapshots=2)
     train(transactions, settings=settings, experiment="spark-tests", force_promote=True)
@@ -57,16 +59,15 @@ def champion(tmp_path_factory: pytest.TempPathFactory) -> Champion:
 @pytest.fixture(scope="session")
 def ranked_model_uri(champion: Champion, tmp_path_factory: pytest.TempPathFactory) -> str:
     """The champion registered again without saved tier cut points, so tiers rank the scored population."""
-    import copy
-
     import mlflow
 
     from features import build_features
     from models.pyfunc import log_scorer
+    from serving.batch import load_model
     from training.registry import set_alias
     from training.tracking import configure_tracking
 
-    scorer = copy.deepcopy(champion.scorer)
+    scorer = load_model(champion.model_uri, champion.tracking_uri)  # a copy of its own
     scorer.cut_points = None
     folder = scorer.save(tmp_path_factory.mktemp("ranked-scorer"))
     example = build_features(champion.transactions, as_of=champion.transactions["timestamp"].max()).head(5)
