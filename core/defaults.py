@@ -95,3 +95,8 @@ OWN_GAP_PRIOR_ORDERS = 3.0
 """Gaps of the shop's median gap the customer's usual gap is shrunk with, in the next-order date."""
 OFFER_MIN_AOV_SHARE = 0.33
 """No promotional offer to a customer whose average order value is below this share of the offer's price."""
+
+# --- engines --------------------------------------------------------------------------------
+ENGINE = "local"
+SPARK_MASTER = "local[*]"
+SPARK_PARTITION_ROWS = 1_000_000

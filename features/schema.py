@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
+
+# pandera imports pyspark.pandas when pyspark is installed (the Spark engine's dependency), and pyspark
+# warns about pandas 3 on import. Patron converts Arrow to pandas with pyarrow, not pyspark (tests in
+# tests/jobs check the conversions), so the warning says nothing about Patron's results.
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+import pandera.pandas as pa  # noqa: E402
 
 REQUIRED_FIELDS = ("customer_id", "timestamp")
 """Always needed; `amount` is needed too, or `quantity` and `unit_price` to derive it."""

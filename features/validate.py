@@ -108,6 +108,7 @@ def validate_transactions(
     date_format: str | None = None,
     keep_duplicates: bool = False,
     check_schema: bool = True,
+    allow_empty: bool = False,
 ) -> LoadResult:
     """Validate an in-memory frame of raw transactions (e.g. records posted to the API) against the contract.
 
@@ -115,6 +116,7 @@ def validate_transactions(
     when a required column is missing or no row is usable. `check_schema=False` skips re-checking the
     output against the pandera schema (~8 ms whatever the size): for the API, whose rows pydantic
     has already typed at the edge and whose output is built by the code every file load checks.
+    `allow_empty=True` returns an empty log instead (a partition of a larger log may hold only bad rows).
     """
     raw = raw.reset_index(drop=True)
     fields = _apply_mapping(raw, mapping or {})
@@ -145,7 +147,7 @@ def validate_transactions(
     transactions = _contract_frame(fields, order, customer_id, timestamp_ns, signed, is_return)
     rejects = _rejects(raw, reason)
     summary = _summary(n_rows, transactions, reason)
-    if transactions.empty:
+    if transactions.empty and not allow_empty:
         by_reason = ", ".join(f"{k}: {v:,}" for k, v in summary["rejected_by_reason"].items()) or "no rows"
         raise NoUsableRows(
             f"no usable rows: all {n_rows:,} rows were rejected ({by_reason})",

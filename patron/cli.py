@@ -43,6 +43,32 @@ DateFormatOption = Annotated[str | None, typer.Option("--date-format", help="str
 EncodingOption = Annotated[
     str | None, typer.Option("--encoding", help="Text encoding of the file, e.g. latin-1 (default: UTF-8 or its byte-order mark).")
 ]
+EngineOption = Annotated[
+    str | None,
+    typer.Option("--engine", help="local (one process) or spark (partitioned by customer; default: settings engine)."),
+]
+SparkMasterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-master",
+        help="Spark master for --engine spark: local[N], spark://host:7077, yarn or sc://host:15002 (default: settings).",
+    ),
+]
+
+
+def chosen_engine(engine: str | None, settings: Settings) -> str:
+    """The engine of a command: the option, else the setting; only `local` and `spark` exist."""
+    chosen = (engine or settings.engine).strip().lower()
+    if chosen not in ("local", "spark"):
+        raise typer.BadParameter(f"--engine must be local or spark, got {chosen!r}")
+    return chosen
+
+
+def spark_for(master: str | None, settings: Settings):  # noqa: ANN201 - pyspark is imported lazily
+    """A Spark session on the option's master, else the setting's."""
+    from jobs.spark.session import spark_session
+
+    return spark_session(master or settings.spark_master)
 
 
 def parse_mapping(pairs: list[str] | None, settings: Settings) -> dict[str, str]:
@@ -141,12 +167,18 @@ def features_command(
             "e.g. --map customer_id=0).",
         ),
     ] = None,
+    engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Validate a transaction log and write point-in-time RFM and behaviour features."""
     with user_errors():
         from jobs.features import write_features
 
         settings = get_settings()
+        if chosen_engine(engine, settings) == "spark":
+            _spark_features(transactions, as_of, out, settings, spark_master, mapping, sep, date_format,
+                            keep_duplicates, time_unit_days, horizon_days, rejects, header)
+            return
         result = write_features(
             transactions,
             as_of,
@@ -158,6 +190,47 @@ def features_command(
         )
         echo_load_result(result.loaded, result.rejects_path)
         echo(f"features: {result.n_customers:,} customers x {result.n_columns} columns -> {result.features_path}")
+
+
+def _spark_features(
+    transactions: str,
+    as_of: str,
+    out: str,
+    settings: Settings,
+    spark_master: str | None,
+    mapping: list[str] | None,
+    sep: str | None,
+    date_format: str | None,
+    keep_duplicates: bool,
+    time_unit_days: int | None,
+    horizon_days: int | None,
+    rejects: str | None,
+    header: bool | None,
+) -> None:
+    """`patron features --engine spark`: the same features as a Parquet folder, rejects beside it."""
+    from jobs.spark.jobs import ValidationOptions, features_with_spark
+
+    if horizon_days is not None:
+        raise typer.BadParameter("--horizon-days is not available with --engine spark yet; use --engine local")
+    options = ValidationOptions(
+        mapping=parse_mapping(mapping, settings),
+        date_format=date_format if date_format is not None else settings.date_format,
+        keep_duplicates=keep_duplicates or settings.keep_duplicates,
+    )
+    customers, rejected, rejects_path = features_with_spark(
+        spark_for(spark_master, settings),
+        transactions,
+        out,
+        as_of,
+        options=options,
+        time_unit_days=time_unit_days or settings.time_unit_days,
+        sep=sep if sep is not None else settings.sep,
+        header=header,
+        partition_rows=settings.spark_partition_rows,
+        rejects=rejects,
+    )
+    echo(f"features: {customers:,} customers -> {out} (Parquet folder)")
+    echo(f"rejects: {rejected:,} rows with their reason -> {rejects_path}")
 
 
 @app.command("generate")
@@ -241,6 +314,8 @@ def score_command(
     chunk_size: Annotated[
         int | None, typer.Option(help="Customers per chunk (default: settings batch_chunk_size).")
     ] = None,
+    engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Score every customer of a transaction log with the champion model into a Parquet file."""
     with user_errors():
@@ -249,21 +324,42 @@ def score_command(
         settings = get_settings()
         if campaign_out is not None and campaign_budget is None:
             raise typer.BadParameter("--campaign-out needs --campaign-budget")
-        result = run_batch(
-            transactions,
-            out,
-            as_of,
-            model_uri=model_uri or settings.model_uri,
-            tracking_uri=settings.resolved_tracking_uri(),
-            mapping=parse_mapping(mapping, settings),
-            sep=sep if sep is not None else settings.sep,
-            encoding=encoding or settings.encoding,
-            date_format=date_format if date_format is not None else settings.date_format,
-            keep_duplicates=settings.keep_duplicates,
-            chunk_size=chunk_size or settings.batch_chunk_size,
-            campaign_budget=campaign_budget,
-            campaign_out=campaign_out,
-        )
+        if chosen_engine(engine, settings) == "spark":
+            from jobs.spark.jobs import ValidationOptions, score_with_spark
+
+            result = score_with_spark(
+                spark_for(spark_master, settings),
+                transactions,
+                out,
+                as_of,
+                model_uri=model_uri or settings.model_uri,
+                tracking_uri=settings.resolved_tracking_uri(),
+                options=ValidationOptions(
+                    mapping=parse_mapping(mapping, settings),
+                    date_format=date_format if date_format is not None else settings.date_format,
+                    keep_duplicates=settings.keep_duplicates,
+                ),
+                sep=sep if sep is not None else settings.sep,
+                partition_rows=settings.spark_partition_rows,
+                campaign_budget=campaign_budget,
+                campaign_out=campaign_out,
+            )
+        else:
+            result = run_batch(
+                transactions,
+                out,
+                as_of,
+                model_uri=model_uri or settings.model_uri,
+                tracking_uri=settings.resolved_tracking_uri(),
+                mapping=parse_mapping(mapping, settings),
+                sep=sep if sep is not None else settings.sep,
+                encoding=encoding or settings.encoding,
+                date_format=date_format if date_format is not None else settings.date_format,
+                keep_duplicates=settings.keep_duplicates,
+                chunk_size=chunk_size or settings.batch_chunk_size,
+                campaign_budget=campaign_budget,
+                campaign_out=campaign_out,
+            )
         echo(
             f"scored {result.n_customers} customers from {result.n_transactions} transactions "
             f"with {result.model_name} version {result.model_version} -> {result.out_path}"

@@ -182,6 +182,17 @@ class Settings(BaseSettings):
     )
     batch_chunk_size: int = Field(defaults.BATCH_CHUNK_SIZE, ge=1, description="Customers scored per chunk in batch scoring.")
 
+    # --- engines ---------------------------------------------------------------------------
+    engine: Literal["local", "spark"] = Field(
+        defaults.ENGINE, description="Engine of `patron score` and `patron features`: local (one process) or spark."
+    )
+    spark_master: str = Field(
+        defaults.SPARK_MASTER, description="Spark master: local[N], spark://host:7077, yarn, or a Spark Connect sc://host:15002."
+    )
+    spark_partition_rows: int = Field(
+        defaults.SPARK_PARTITION_ROWS, ge=1, description="Transaction rows per Spark partition (bounds each executor's memory)."
+    )
+
     @field_validator("tier_shares", "api_keys", mode="before")
     @classmethod
     def _lists_from_csv(cls, value: object) -> object:

@@ -308,10 +308,15 @@ def run_batch(
     **options: Any,
 ) -> BatchResult:
     """Load the model at `model_uri` from the MLflow registry and run `score_file` with it."""
+    as_of_timestamp(as_of)  # a bad date fails before the (slower) model load
+    return score_file(transactions_path, out_path, load_model(model_uri, tracking_uri), as_of, **options)
+
+
+def load_model(model_uri: str, tracking_uri: str) -> ScorerProtocol:
+    """The scorer at `model_uri` in the registry at `tracking_uri`; a ModelError naming both when it fails."""
     from core.errors import ModelError
     from serving.model_store import mlflow_scorer_loader
 
-    as_of_timestamp(as_of)  # a bad date fails before the (slower) model load
     try:
         scorer = mlflow_scorer_loader(tracking_uri)(model_uri)
     except ModelError:
@@ -319,4 +324,4 @@ def run_batch(
     except Exception as exc:  # MLflow's own errors: no such model, alias or store
         raise ModelError(f"cannot load model {model_uri} from {tracking_uri}: {exc}") from None
     check_scorer(scorer)  # a model that cannot score writes nothing
-    return score_file(transactions_path, out_path, scorer, as_of, **options)
+    return scorer

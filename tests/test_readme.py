@@ -35,6 +35,8 @@ FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 NOT_RUN = {
     "make demo": "make test would run this suite again; make's recipes are checked with `make -n` below",
     ".venv/bin/mlflow ui": "a long-running web UI; the same store is read by the API tests and notebook 02",
+    "patron score --engine spark --spark-master spark://": "needs a running Spark cluster and Spark Connect "
+    "server; the bash block before it runs the same job on local[2], and tests/jobs check it equals the local engine",
     "export MLFLOW_TRACKING_URI": "a team server's address; tests/training/test_mlflow_server.py trains "
     "against a real `mlflow server` subprocess through MLFLOW_TRACKING_URI",
 }

@@ -1,0 +1,180 @@
+"""Spark engine benchmark: the local engine and Spark `local[2]` side by side on one generated log.
+
+Both run `patron score` as a child process on the same Parquet log with the same registered model.
+Peak memory is sampled every 0.2 s over the child's whole process tree and reported per role: the
+driver (the `patron` Python process; for Spark it also holds the in-process JVM's Python side), the
+JVM (Spark's driver and its local executor threads) and the executors' Python workers (the sum of
+the workers alive at once, and the largest single worker: the memory one partition needs).
+
+    .venv/bin/python benchmarks/bench_spark.py                              # 1M customers, both engines
+    .venv/bin/python benchmarks/bench_spark.py --customers 100000           # quicker
+    .venv/bin/python benchmarks/bench_spark.py --large-customers 3000000    # and a Spark-only run on a larger log
+
+The large log is written as Parquet files of 1M customers each (ids prefixed per file), so it never
+sits whole in this script's memory. The machine may be shared: each report prints the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _serving_setup import generate, train_model  # noqa: E402
+
+GB = 1024**3
+
+
+@dataclass
+class TreePeak:
+    """Peak resident memory of a process tree, by role, sampled while it runs."""
+
+    driver: int = 0
+    jvm: int = 0
+    workers_total: int = 0
+    worker_largest: int = 0
+    samples: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def sample(self, root: psutil.Process) -> None:
+        while not self.stop.is_set():
+            try:
+                tree = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return
+            workers = 0
+            for process in tree:
+                try:
+                    rss = process.memory_info().rss
+                    name = " ".join(process.cmdline()[:3])
+                except psutil.Error:
+                    continue
+                if process.pid == root.pid:
+                    self.driver = max(self.driver, rss)
+                elif "java" in name:
+                    self.jvm = max(self.jvm, rss)
+                else:  # pyspark daemon and its forked workers
+                    workers += rss
+                    self.worker_largest = max(self.worker_largest, rss)
+            self.workers_total = max(self.workers_total, workers)
+            self.samples += 1
+            time.sleep(0.2)
+
+
+def run(args: list[str], env: dict[str, str]) -> tuple[float, TreePeak, str]:
+    """Run `patron <args>`: wall seconds, peak memory by role, output."""
+    start = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-m", "patron.cli", *args], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    peak = TreePeak()
+    sampler = threading.Thread(target=peak.sample, args=(psutil.Process(child.pid),), daemon=True)
+    sampler.start()
+    output, _ = child.communicate()
+    wall = time.perf_counter() - start
+    peak.stop.set()
+    sampler.join()
+    if child.returncode != 0:
+        sys.exit(f"patron {' '.join(args)} failed:\n{output}")
+    return wall, peak, output
+
+
+def generate_large(folder: Path, n_customers: int, seed: int, per_file: int = 1_000_000) -> int:
+    """A log of `n_customers` as Parquet files of `per_file` customers each; returns the row count."""
+    from features.synthetic import generate_transactions
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = 0
+    for number, start in enumerate(range(0, n_customers, per_file)):
+        path = folder / f"part-{number:04d}.parquet"
+        if path.exists():
+            rows += pd.read_parquet(path, columns=["customer_id"]).shape[0]
+            continue
+        data = generate_transactions(min(per_file, n_customers - start), seed=seed + number).transactions
+        data["customer_id"] = f"f{number}-" + data["customer_id"].astype(str)
+        data.to_parquet(path, index=False)
+        rows += len(data)
+        print(f"  wrote {path.name}: {len(data):,} rows", flush=True)
+    return rows
+
+
+def report(label: str, customers: int, rows: int, wall: float, peak: TreePeak) -> str:
+    return (f"| {label} | {customers:,} | {rows:,} | {wall:.0f} s | {peak.driver / GB:.2f} GB | "
+            f"{peak.jvm / GB:.2f} GB | {peak.workers_total / GB:.2f} GB | {peak.worker_largest / GB:.2f} GB |")
+
+
+def load_average() -> str:
+    return " / ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--large-customers", type=int, default=0, help="Also a Spark-only run on this many customers.")
+    parser.add_argument("--train-customers", type=int, default=5_000)
+    parser.add_argument("--partition-rows", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workdir", type=Path, default=None, help="Keep data and model here (reused).")
+    parser.add_argument("--skip-local", action="store_true")
+    options = parser.parse_args()
+
+    folder = options.workdir or Path(tempfile.mkdtemp(prefix="bench_spark_"))
+    folder.mkdir(parents=True, exist_ok=True)
+    model = train_model(folder, options.train_customers, options.seed + 1)
+    data_path = folder / f"score_{options.customers}.parquet"
+    transactions = generate(options.customers, options.seed, data_path)
+    rows = len(transactions)
+    as_of = pd.Timestamp(transactions["timestamp"].max()).date().isoformat()
+    del transactions
+    env = {**os.environ, "PATRON_TRACKING_URI": model.tracking_uri, "PATRON_MODEL_URI": model.model_uri,
+           "PATRON_SPARK_PARTITION_ROWS": str(options.partition_rows)}
+    lines = ["| engine | customers | transactions | wall | driver peak | JVM peak | workers peak (sum) | largest worker |",
+             "|---|---|---|---|---|---|---|---|"]
+    print(f"load average (1/5/15 min) at start: {load_average()}", flush=True)
+    if not options.skip_local:
+        out = folder / "local.parquet"
+        wall, peak, output = run(["score", "--transactions", str(data_path), "--as-of", as_of, "--out", str(out)], env)
+        print(output.strip().splitlines()[-2:], flush=True)
+        lines.append(report("local", options.customers, rows, wall, peak))
+        print(lines[-1], flush=True)
+    out = folder / "spark_scores"
+    shutil.rmtree(out, ignore_errors=True)
+    spark_args = ["--engine", "spark", "--spark-master", "local[2]"]
+    wall, peak, output = run(["score", "--transactions", str(data_path), "--as-of", as_of, "--out", str(out), *spark_args], env)
+    print(output.strip().splitlines()[-2:], flush=True)
+    lines.append(report("spark local[2]", options.customers, rows, wall, peak))
+    print(lines[-1], flush=True)
+    if not options.skip_local:
+        local = pd.read_parquet(folder / "local.parquet", columns=["customer_id", "clv"]).sort_values("customer_id")
+        spark = pd.read_parquet(out, columns=["customer_id", "clv"]).sort_values("customer_id")
+        same = local["customer_id"].tolist() == spark["customer_id"].tolist() and (
+            (local["clv"].to_numpy() - spark["clv"].to_numpy()) == 0).all()
+        print(f"same customers and clv in both outputs: {same}", flush=True)
+    if options.large_customers:
+        large = folder / f"large_{options.large_customers}"
+        large_rows = generate_large(large, options.large_customers, options.seed + 100)
+        out = folder / "spark_large_scores"
+        shutil.rmtree(out, ignore_errors=True)
+        wall, peak, output = run(["score", "--transactions", str(large), "--as-of", as_of, "--out", str(out), *spark_args], env)
+        print(output.strip().splitlines()[-2:], flush=True)
+        lines.append(report("spark local[2]", options.large_customers, large_rows, wall, peak))
+        print(lines[-1], flush=True)
+    print(f"load average (1/5/15 min) at end: {load_average()}")
+    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / GB:.0f} GB, "
+          f"Python {platform.python_version()}")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

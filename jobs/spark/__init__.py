@@ -1,0 +1,6 @@
+"""The Spark engine: `patron score --engine spark` and `patron features --engine spark`.
+
+session.py (a configured SparkSession) · source.py (reading a log, source row numbers, customer keys)
+· partition.py (what runs on each partition: Patron's one path on pandas) · tiers.py (exact tier
+boundaries over all partitions) · jobs.py (the scoring and features jobs).
+"""
