@@ -312,7 +312,7 @@ def run_batch(
     return score_file(transactions_path, out_path, load_model(model_uri, tracking_uri), as_of, **options)
 
 
-def load_model(model_uri: str, tracking_uri: str) -> ScorerProtocol:
+def load_model(model_uri: str, tracking_uri: str) -> PatronScorer:
     """The scorer at `model_uri` in the registry at `tracking_uri`; a ModelError naming both when it fails."""
     from core.errors import ModelError
     from serving.model_store import mlflow_scorer_loader
