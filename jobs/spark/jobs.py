@@ -163,7 +163,7 @@ def score_with_spark(
 ) -> Any:
     """Score every customer of `transactions` on Spark into the Parquet folder `out`; rejects beside it."""
     from pyspark import StorageLevel
-    from serving.scoring import as_of_timestamp
+    from models.prediction import as_of_timestamp
 
     from features.io import rejects_path_for
     from serving.batch import BatchResult, NothingScored, load_model
@@ -241,7 +241,7 @@ def features_with_spark(
 ) -> tuple[int, int, Path]:
     """Write every customer's features at `as_of` as a Parquet folder; (customers, rejected rows, rejects file)."""
     from pyspark import StorageLevel
-    from serving.scoring import as_of_timestamp
+    from models.prediction import as_of_timestamp
 
     from features.io import rejects_path_for
     from features.pipeline import feature_columns

@@ -39,7 +39,8 @@ def scored(request, log) -> dict[str, object]:
     config = replace(TrainingConfig(n_threads=1), churn_params=dict(CHURN_MENU[level]))
     scorer = fit_scorer(log, config=config, btyd_model=btyd, value_source="regressor")
     as_of = log["timestamp"].max().normalize()
-    base = score_transactions(log, scorer, as_of).scores.set_index("customer_id")
+    # tiers placed against the training boundaries, so one customer's purchase cannot move others' tiers
+    base = score_transactions(log, scorer, as_of, tier_boundaries=scorer.training_tier_boundaries()).scores.set_index("customer_id")
     return {"scorer": scorer, "as_of": as_of, "base": base}
 
 
@@ -59,7 +60,9 @@ def _extra_rows(log: pd.DataFrame, as_of: pd.Timestamp, is_return: bool) -> pd.D
 def _after_purchase(scored: dict[str, object], log: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.Index]:
     """Scores of the changed customers before and after a purchase on the as-of day, and the others' ids."""
     extra = _extra_rows(log, scored["as_of"], is_return=False)
-    after = score_transactions(pd.concat([log, extra]), scored["scorer"], scored["as_of"]).scores.set_index("customer_id")
+    after = score_transactions(
+        pd.concat([log, extra]), scored["scorer"], scored["as_of"], tier_boundaries=scored["scorer"].training_tier_boundaries()
+    ).scores.set_index("customer_id")
     ids = pd.Index(extra["customer_id"].unique())
     others = after.index.difference(ids)
     pd.testing.assert_frame_equal(after.loc[others], scored["base"].loc[others])  # nobody else moves
@@ -90,7 +93,9 @@ def test_a_purchase_on_the_as_of_day_never_raises_churn_risk(scored, log):
 
 def test_a_return_never_raises_net_value_nor_clv(scored, log):
     extra = _extra_rows(log, scored["as_of"], is_return=True)
-    after = score_transactions(pd.concat([log, extra]), scored["scorer"], scored["as_of"]).scores.set_index("customer_id")
+    after = score_transactions(
+        pd.concat([log, extra]), scored["scorer"], scored["as_of"], tier_boundaries=scored["scorer"].training_tier_boundaries()
+    ).scores.set_index("customer_id")
     ids = extra["customer_id"].unique()
     before = scored["base"].loc[ids]
     now = after.loc[ids]

@@ -15,7 +15,6 @@ import pytest
 from subprocesses import wait_until_up
 
 from core.scores import SCORE_COLUMNS
-from features import build_features
 from models.pyfunc import load_scorer
 from training.train import train
 
@@ -82,6 +81,7 @@ def test_the_registered_champion_loads_from_the_server_and_scores(server, result
     assert result.decision.promoted
     scorer = load_scorer("models:/patron@champion")
     assert scorer.metadata["model_version"] == result.model_version
-    features = build_features(small_log, "2023-12-31").head(50)
-    scores = mlflow.pyfunc.load_model("models:/patron@champion").predict(features.reset_index())
+    first = small_log["customer_id"].drop_duplicates().head(50)
+    rows = small_log[small_log["customer_id"].isin(first)]
+    scores = mlflow.pyfunc.load_model("models:/patron@champion").predict(rows, params={"as_of": "2023-12-31"})
     assert list(scores.columns) == list(SCORE_COLUMNS) and len(scores) == 50

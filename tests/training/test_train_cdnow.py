@@ -16,7 +16,7 @@ from training.train import TrainResult, train
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
-PARAMS = ["bgnbd_r", "bgnbd_alpha", "bgnbd_a", "bgnbd_b", "gg_p", "gg_q", "gg_v", "fallbacks", "freq_monetary_corr"]
+PARAMS = ["bgnbd_r", "bgnbd_alpha", "gg_p", "gg_q", "gg_v", "fallbacks", "freq_monetary_corr"]
 PARAMS += ["btyd_model", "value_source", "churn_horizon_days", "churn_snapshots", "data_rows", "data_sha256"]
 PARAMS += ["data_first_timestamp", "data_last_timestamp", "version_mlflow", "version_lightgbm", "version_lifetimes"]
 CHURN = ["churn_auc", "churn_pr_auc", "churn_brier", "churn_logloss", "churn_lift_10", "churn_ece"]
@@ -87,11 +87,11 @@ def test_the_first_model_is_promoted_and_loads_from_the_registry(result, cdnow_t
     assert result.decision.promoted and not result.decision.forced
     scorer = load_scorer("models:/patron@champion")
     assert scorer.metadata["model_version"] == result.model_version == "1"
-    from features import build_features
-
-    features = build_features(cdnow_transactions, "1998-06-30").head(200)
+    # the pyfunc takes transaction rows (the API's and the batch's contract): 200 customers' rows
+    first = cdnow_transactions["customer_id"].drop_duplicates().head(200)
+    rows = cdnow_transactions[cdnow_transactions["customer_id"].isin(first)]
     model = mlflow.pyfunc.load_model("models:/patron@champion")
-    scores = model.predict(features.reset_index())
+    scores = model.predict(rows, params={"as_of": "1998-06-30"})
     assert list(scores.columns) == list(SCORE_COLUMNS) and len(scores) == 200
     assert scores["churn_probability"].between(0, 1).all()
 
