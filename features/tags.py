@@ -178,20 +178,26 @@ def transaction_tag_shares(
     customer = rows["customer_id"].astype(str)
     out = pd.DataFrame(index=pd.Index(customer.unique(), name="customer_id"))
     known_until = pd.Timestamp(reference["reference_end"]) if "reference_end" in reference else None
-    if has_promo:
+    if has_promo and (not reference or "event_days" in reference):
         orders = _purchase_orders(rows)
-        days = _event_days_of(orders, policy)
-        if known_until is not None and "event_days" in reference:
-            days = pd.DatetimeIndex(reference["event_days"]).union(days[days > known_until])
+        # With a reference, only the shop's event days learned at training count: days seen in the rows
+        # being scored would make a customer's tag depend on who else is in the chunk or partition.
+        if "event_days" in reference:
+            days = pd.DatetimeIndex(reference["event_days"])
+        else:
+            days = _event_days_of(orders, policy)
         on_event = orders["day"].isin(days)
         out["event_share"] = on_event.groupby(level="customer").mean().reindex(out.index).fillna(0.0)
-    if has_product:
+    if has_product and (not reference or "product_first_sale" in reference):
         known = rows["product_id"].notna()
         product = rows["product_id"][known].astype(str)
-        first_sale = product.map(product_first_sales(rows))
-        if "product_first_sale" in reference:
+        if "product_first_sale" in reference and known_until is not None:
+            # learned first sales; a product unknown at training was first sold after it (not from the
+            # scored rows, which would tie a customer's tag to the other customers scored with them)
             learned = product.map(pd.Series(reference["product_first_sale"], dtype=object)).astype("datetime64[ns]")
-            first_sale = first_sale.where(learned.isna() | (first_sale < learned), learned)
+            first_sale = learned.fillna(known_until + pd.Timedelta(days=1))
+        else:
+            first_sale = product.map(product_first_sales(rows))
         fresh = (rows["timestamp"][known].dt.normalize() - first_sale) <= pd.Timedelta(days=float(policy.new_arrival_days))
         out["new_arrival_share"] = fresh.groupby(customer[known]).mean().reindex(out.index).fillna(0.0)
     return out

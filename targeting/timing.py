@@ -108,10 +108,14 @@ def add_transaction_signals(
         flags = _flags_of(scores["tags"])
         flags.update({k: v for k, v in tag_flags(repeat, policy, {}, shares).items() if k in ROW_TAGS})
         scores = scores.assign(tags=join_tags(flags, len(scores)))
-    if "category" in transactions.columns:
-        cycles = repurchase_cycles(transactions, as_of).set_index("category")["median_days"]
-        learned = pd.Series(reference.get("category_cycles", {}), dtype=float)
-        cycles = pd.concat([learned, cycles[~cycles.index.isin(learned.index)]])
+    # A model's reference holds the shop's cycles learned at training (none when it was trained without
+    # categories): cycles of the scored rows would tie a customer's exclusion to the others scored with
+    # them (chunks, partitions); without a reference (a bare call) the rows' own cycles are used.
+    if "category" in transactions.columns and (not reference or reference.get("category_cycles")):
+        if reference:
+            cycles = pd.Series(reference["category_cycles"], dtype=float)
+        else:
+            cycles = repurchase_cycles(transactions, as_of).set_index("category")["median_days"]
         last = last_category_purchase(transactions, as_of).reindex(ids)
         cycle = last["category"].map(cycles).to_numpy(dtype=float, na_value=np.nan)
         within = np.isfinite(cycle) & (last["days_since"].to_numpy(dtype=float, na_value=np.inf) < cycle)

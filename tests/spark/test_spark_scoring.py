@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import Champion
 
-from core.scores import SCORE_COLUMNS, TEXT_SCORE_COLUMNS
+from core.scores import DAY_SCORE_COLUMNS, SCORE_COLUMNS, TEXT_SCORE_COLUMNS
 from features.io import rejects_path_for
 
 pytestmark = pytest.mark.spark
@@ -22,7 +22,8 @@ AS_OF = "2023-09-30"
 def read_scores(path: Path) -> pd.DataFrame:
     """A scores file or folder sorted by customer_id, days as datetime64[ns] (Spark stores microseconds)."""
     frame = pd.read_parquet(path)
-    frame["as_of"] = frame["as_of"].astype("datetime64[ns]")
+    for column in DAY_SCORE_COLUMNS:
+        frame[column] = frame[column].astype("datetime64[ns]")
     return frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
 
 
@@ -35,8 +36,8 @@ def assert_same_scores(local: pd.DataFrame, spark: pd.DataFrame) -> None:
     assert list(spark.columns) == list(SCORE_COLUMNS)
     assert len(spark) == len(local) > 0
     for column in SCORE_COLUMNS:
-        if column in TEXT_SCORE_COLUMNS or column in ("as_of", "exclude_from_spend"):
-            assert spark[column].tolist() == local[column].tolist(), column
+        if column in TEXT_SCORE_COLUMNS or column in (*DAY_SCORE_COLUMNS, "exclude_from_spend"):
+            pd.testing.assert_series_equal(spark[column], local[column], check_names=False, obj=column)
         else:
             np.testing.assert_allclose(spark[column].to_numpy(float), local[column].to_numpy(float), rtol=1e-9, atol=0, err_msg=column)
 
@@ -111,7 +112,8 @@ def test_exact_tiers_over_partitions_equal_the_whole_populations(spark: Any, cha
 
     _, spark_out = run_both(spark, champion, messy_log, tmp_path, champion.model_uri, partition_rows=1500)
     whole = score_transactions(pd.read_parquet(messy_log), champion.scorer, AS_OF).scores
-    whole["as_of"] = whole["as_of"].astype("datetime64[ns]")
+    for column in DAY_SCORE_COLUMNS:
+        whole[column] = whole[column].astype("datetime64[ns]")
     scored = read_scores(spark_out)
     assert scored["value_tier"].value_counts().to_dict() == whole["value_tier"].value_counts().to_dict()
     assert_same_scores(whole, scored)
