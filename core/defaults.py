@@ -97,6 +97,6 @@ OFFER_MIN_AOV_SHARE = 0.33
 """No promotional offer to a customer whose average order value is below this share of the offer's price."""
 
 # --- engines --------------------------------------------------------------------------------
-ENGINE = "local"
+ENGINE: Final = "local"  # Final keeps the literal type Settings.engine checks against
 SPARK_MASTER = "local[*]"
 SPARK_PARTITION_ROWS = 1_000_000

@@ -20,8 +20,7 @@ from jobs.campaign_demo import show_campaign_loop
 from jobs.load import LoadOptions, data_summary_lines, load_log
 from jobs.report import write_report
 from patron.settings import Settings
-from serving.batch import BatchResult, score_file
-from serving.model_store import mlflow_scorer_loader
+from serving.batch import BatchResult, load_model, score_file
 from targeting.campaign import CampaignResult
 from targeting.segments import tier_stage_matrix
 from training.registry import champion_version
@@ -121,7 +120,7 @@ def score_everyone(
     as_of = trained.plan.data_end
     echo("")
     echo(f"== batch scoring every customer at {as_of.date()} with {model_uri} (version {champion or trained.model_version})")
-    scorer = mlflow_scorer_loader(tracking_uri)(model_uri)
+    scorer = load_model(model_uri, tracking_uri)  # checked: it scores its example before the batch
     scores_path = out_dir / "scores.parquet"
     campaign_path = out_dir / "campaign.csv"
     batch = score_file(

@@ -540,7 +540,7 @@ def train_command(
                 experiment=experiment,
                 force_promote=force_promote,
                 on_loaded=echo_load_result,
-                on_learned=lambda learned: [echo(line) for line in learned.lines()],
+                on_learned=lambda learned: echo("\n".join(learned.lines())),
             )
         echo()
         echo(format_report(result.trained))

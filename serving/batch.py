@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -283,15 +283,15 @@ def score_file(
         if campaign_out is not None:
             campaign_path = Path(campaign_out)
             write_table(campaign.selected, campaign_path)
-    metadata = scorer.metadata
+    model_metadata = scorer.metadata
     return BatchResult(
         out_path=out_path,
         rejects_path=rejects_path,
         n_customers=n_customers,
         n_transactions=len(transactions),
         n_rejected=len(loaded.rejects),
-        model_name=str(metadata.get("model_name", "")),
-        model_version=str(metadata.get("model_version", "")),
+        model_name=str(model_metadata.get("model_name", "")),
+        model_version=str(model_metadata.get("model_version", "")),
         load_summary=loaded.summary,
         campaign_path=campaign_path,
         campaign=campaign,
@@ -318,7 +318,7 @@ def load_model(model_uri: str, tracking_uri: str) -> PatronScorer:
     from serving.model_store import mlflow_scorer_loader
 
     try:
-        scorer = mlflow_scorer_loader(tracking_uri)(model_uri)
+        scorer = cast(PatronScorer, mlflow_scorer_loader(tracking_uri)(model_uri))
     except ModelError:
         raise
     except Exception as exc:  # MLflow's own errors: no such model, alias or store

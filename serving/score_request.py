@@ -213,7 +213,7 @@ def _row_rejects(rejects: pd.DataFrame, requests: Sequence[PreparedRequest]) -> 
 def _as_error(reject: dict[str, Any], as_of: pd.Timestamp) -> dict[str, Any]:
     """A reject as a 422 error entry naming the customer's transaction (or transactions)."""
     if reject["transaction_index"] is None:
-        loc = ("customers", reject["customer_index"], "transactions")
-        return field_error(loc, f"no purchase on or before as_of {as_of.date()}: nothing to score")
-    loc = ("customers", reject["customer_index"], "transactions", reject["transaction_index"])
-    return field_error(loc, f"rejected by the data contract: {reject['reason']}")
+        customer_loc = ("customers", reject["customer_index"], "transactions")
+        return field_error(customer_loc, f"no purchase on or before as_of {as_of.date()}: nothing to score")
+    row_loc = ("customers", reject["customer_index"], "transactions", reject["transaction_index"])
+    return field_error(row_loc, f"rejected by the data contract: {reject['reason']}")

@@ -151,7 +151,7 @@ def _row(group: pd.DataFrame, confidence: float, seed: int) -> dict[str, float |
     diff, low, high = difference_of_proportions(t["bought"].sum(), n_t, c["bought"].sum(), n_c, confidence)
     profit, p_low, p_high = bootstrap_mean_difference(t["profit"].to_numpy(), c["profit"].to_numpy(), confidence, seed=seed)
     incremental_profit = n_t * profit
-    spent = base["contact_cost"] + base["incentive_cost"]  # type: ignore[operator]
+    spent = float(base["contact_cost"]) + float(base["incentive_cost"])
     return {
         **base,
         "conversion_treatment": t["bought"].mean(),

@@ -246,7 +246,7 @@ def assemble_scorer(
 ) -> PatronScorer:
     """A PatronScorer from fitted parts, with tier cut-points learned on the anchor's value scores
     and the shop's reference for tags and timing (from the rows up to `anchor` when given)."""
-    settings = {
+    settings: dict[str, Any] = {
         "clv_model": parts.clv_model,
         "churn_model": parts.churn_model,
         "policy": policy,

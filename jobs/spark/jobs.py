@@ -163,9 +163,9 @@ def score_with_spark(
 ) -> Any:
     """Score every customer of `transactions` on Spark into the Parquet folder `out`; rejects beside it."""
     from pyspark import StorageLevel
-    from models.prediction import as_of_timestamp
 
     from features.io import rejects_path_for
+    from models.prediction import as_of_timestamp
     from serving.batch import BatchResult, NothingScored, load_model
 
     day = as_of_timestamp(as_of)
@@ -241,10 +241,10 @@ def features_with_spark(
 ) -> tuple[int, int, Path]:
     """Write every customer's features at `as_of` as a Parquet folder; (customers, rejected rows, rejects file)."""
     from pyspark import StorageLevel
-    from models.prediction import as_of_timestamp
 
     from features.io import rejects_path_for
     from features.pipeline import feature_columns
+    from models.prediction import as_of_timestamp
 
     day = as_of_timestamp(as_of)
     keyed = keyed_rows(spark, transactions, options, sep=sep, header=header, partition_rows=partition_rows)

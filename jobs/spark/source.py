@@ -146,7 +146,7 @@ def split_offsets(located: DataFrame, has_file_metadata: bool) -> tuple[dict[tup
     """The first source row number of each (file, split), and the number of rows (one pass over the source)."""
     if not has_file_metadata:
         return {}, located.count()
-    counts = located.groupBy(FILE, SPLIT).count().toPandas()
+    counts = pd.DataFrame(located.groupBy(FILE, SPLIT).count().toPandas())
     counts = counts.sort_values([FILE, SPLIT], kind="stable")
     starts = counts["count"].cumsum() - counts["count"]
     offsets = {(str(f), int(s)): int(o) for f, s, o in zip(counts[FILE], counts[SPLIT], starts, strict=True)}

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from targeting.tiers import BoundaryKey, boundary_counts
 
@@ -41,7 +42,7 @@ def exact_tier_boundaries(values: DataFrame, shares: Sequence[float]) -> list[Bo
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     try:
-        sizes = ranked.groupBy("part").count().toPandas().sort_values("part")
+        sizes = pd.DataFrame(ranked.groupBy("part").count().toPandas()).sort_values("part")
         n = int(sizes["count"].sum())
         starts = dict(zip(sizes["part"].astype(int), (sizes["count"].cumsum() - sizes["count"]).astype(int), strict=True))
         parts = sizes["part"].to_numpy(dtype=np.int64)

@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
+from spark_champion import Champion
 
 from patron.settings import Settings
 
 N_CUSTOMERS = 600
 SEED = 20261129
-
-
-@dataclass(frozen=True)
-class Champion:
-    """A temporary registry holding `patron@champion`, the scorer it loads to, and its training log."""
-
-    tracking_uri: str
-    model_uri: str
-    scorer: Any
-    transactions: pd.DataFrame
 
 
 @pytest.fixture(scope="session")

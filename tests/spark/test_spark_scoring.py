@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import Champion
+from spark_champion import Champion
 
 from core.scores import DAY_SCORE_COLUMNS, SCORE_COLUMNS, TEXT_SCORE_COLUMNS
 from features.io import rejects_path_for
