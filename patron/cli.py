@@ -489,6 +489,12 @@ def train_command(
         list[str] | None,
         typer.Option(help="Assignment files of past campaigns (repeat the option), or `ledger`: learn uplift from them."),
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option("--engine", help="local (one process) or spark (reads the source with Spark and trains on at most "
+                     "PATRON_SPARK_TRAIN_CUSTOMERS customers sampled by hash; default: settings engine)."),
+    ] = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Train, evaluate out of time against baselines, log to MLflow, register and gate a new model."""
     with user_errors():
@@ -508,7 +514,10 @@ def train_command(
                 churn_horizon_days=churn_horizon_days,
                 experiment=experiment,
                 force_promote=force_promote,
+                engine=chosen_engine(engine, settings),
+                spark_master=spark_master,
                 on_loaded=echo_load_result,
+                on_sampled=lambda sample: echo("\n".join(sample.lines())),
                 on_learned=lambda learned: echo("\n".join(learned.lines())),
             )
         echo()

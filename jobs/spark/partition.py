@@ -183,6 +183,19 @@ def feature_rows(
     yield from pa.Table.from_pandas(features.reset_index(), schema=schema, preserve_index=False).to_batches()
 
 
+def accepted_rows(
+    batches: Iterator[pa.RecordBatch], columns: Sequence[str], nanosecond_columns: Sequence[str], options: dict[str, Any]
+) -> pd.DataFrame | None:
+    """A partition's accepted transactions (`features.validate_transactions`); None when there are none."""
+    from features.validate import validate_transactions
+
+    loaded = partition_rows(batches, columns, nanosecond_columns)
+    if loaded is None:
+        return None
+    transactions = validate_transactions(loaded[0], allow_empty=True, check_schema=False, **options).transactions
+    return None if transactions.empty else transactions
+
+
 def last_timestamp_rows(
     batches: Iterator[pa.RecordBatch],
     *,
@@ -191,13 +204,21 @@ def last_timestamp_rows(
     options: dict[str, Any],
 ) -> Iterator[pa.RecordBatch]:
     """The latest accepted timestamp of a partition (nanoseconds), one row; none when no row is accepted."""
-    from features.validate import validate_transactions
+    transactions = accepted_rows(batches, columns, nanosecond_columns, options)
+    if transactions is not None:
+        last = transactions["timestamp"].max().as_unit("ns").value
+        yield pa.RecordBatch.from_pydict({"last_ns": pa.array([last], pa.int64())})
 
-    loaded = partition_rows(batches, columns, nanosecond_columns)
-    if loaded is None:
-        return
-    transactions = validate_transactions(loaded[0], allow_empty=True, check_schema=False, **options).transactions
-    if transactions.empty:
-        return
-    last = transactions["timestamp"].max().as_unit("ns").value
-    yield pa.RecordBatch.from_pydict({"last_ns": pa.array([last], pa.int64())})
+
+def customer_rows(
+    batches: Iterator[pa.RecordBatch],
+    *,
+    columns: Sequence[str],
+    nanosecond_columns: Sequence[str],
+    options: dict[str, Any],
+) -> Iterator[pa.RecordBatch]:
+    """The customers of a partition with at least one accepted row, each once (a customer's rows share a partition)."""
+    transactions = accepted_rows(batches, columns, nanosecond_columns, options)
+    if transactions is not None:
+        ids = transactions["customer_id"].unique()
+        yield pa.RecordBatch.from_pydict({"customer_id": pa.array(np.asarray(ids, dtype=object), pa.string())})
