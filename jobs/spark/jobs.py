@@ -271,21 +271,22 @@ def features_with_spark(
     """Write every customer's features at `as_of` (labels with `horizon_days`) as a Parquet folder; rejects beside it."""
     from pyspark import StorageLevel
 
+    from features import build_features
     from features.io import rejects_path_for
-    from features.pipeline import feature_columns
     from models.prediction import as_of_timestamp
 
-    if horizon_days is not None and horizon_days < 1:
-        raise DataError(f"horizon_days must be at least 1, got {horizon_days}")
     day = as_of_timestamp(as_of)
     validation = ValidationOptions.from_load_options(options)
     keyed = keyed_rows(spark, transactions, validation, sep=options.sep, header=options.header, partition_rows=partition_rows)
-    keyed = KeyedRows(keyed.source, keyed.frame.persist(StorageLevel.DISK_ONLY), keyed.n_rows, keyed.n_partitions)
     fields = mapped_fields(keyed.source.columns, validation.mapping)
-    columns = feature_columns(pd.DataFrame(columns=[*fields, "is_return"]), horizon_days)
-    schema = pa.schema(
-        [pa.field("customer_id", pa.string()), *(pa.field(c, pa.int64() if c == "churned" else pa.float64()) for c in columns)]
+    # the features of no rows: the arguments checked on the driver, and the columns and dtypes of this log
+    template = build_features(
+        pd.DataFrame(columns=[*fields, "is_return"]), as_of=day, time_unit_days=time_unit_days, horizon_days=horizon_days
     )
+    schema = pa.schema(
+        [pa.field("customer_id", pa.string()), *(pa.field(c, pa.from_numpy_dtype(t)) for c, t in template.dtypes.items())]
+    )
+    keyed = KeyedRows(keyed.source, keyed.frame.persist(StorageLevel.DISK_ONLY), keyed.n_rows, keyed.n_partitions)
     try:
         if horizon_days is not None:
             check_horizon_on_spark(keyed, validation, day, horizon_days)
