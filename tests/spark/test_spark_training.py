@@ -52,3 +52,15 @@ def test_train_on_a_hash_sample_of_cdnow_read_by_spark(spark: Any, cdnow_csv: Pa
     assert int(params["spark_source_customers"]) == len(customers) > 20_000
     assert int(params["spark_sampled_customers"]) == int(params["data_customers"]) == SAMPLED
     assert result.trained.model_version == "1"
+
+
+def test_train_on_spark_refuses_campaigns_in_one_line(tmp_path: Path) -> None:
+    """Uplift needs every treated customer's rows, which a sample lacks: refused before Spark starts."""
+    from typer.testing import CliRunner
+
+    from patron.cli import app
+
+    result = CliRunner().invoke(app, ["train", "--transactions", str(tmp_path / "log.csv"), "--engine", "spark",
+                                      "--campaigns", "ledger", "--rejects", str(tmp_path / "r.csv")])
+    assert result.exit_code == 1
+    assert result.output.strip() == "error: --campaigns needs every treated customer's rows: use --engine local to learn uplift"
