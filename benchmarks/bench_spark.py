@@ -9,6 +9,13 @@ the workers alive at once, and the largest single worker: the memory one partiti
     .venv/bin/python benchmarks/bench_spark.py                              # 1M customers, both engines
     .venv/bin/python benchmarks/bench_spark.py --customers 100000           # quicker
     .venv/bin/python benchmarks/bench_spark.py --large-customers 3000000    # and a Spark-only run on a larger log
+    .venv/bin/python benchmarks/bench_spark.py --customers 200000 --partition-rows 100000 --memory-cap-gb 0.8
+
+The last form runs both engines under one memory cap, a scaled-down stand-in for a log larger than a
+machine holds: a Python process whose resident memory passes the cap is killed, as a container's
+OOM killer would (the local engine's process; Spark's driver and each Python worker; Spark's JVM
+heap is bounded by -Xmx). The local engine's peak grows with the log; a Spark worker's with its
+partition (`--partition-rows`), so Spark finishes under a cap the local engine cannot.
 
 The large log is written as Parquet files of 1M customers each (ids prefixed per file), so it never
 sits whole in this script's memory. The machine may be shared: each report prints the load average.
@@ -17,6 +24,7 @@ sits whole in this script's memory. The machine may be shared: each report print
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import shutil
@@ -46,6 +54,9 @@ class TreePeak:
     workers_total: int = 0
     worker_largest: int = 0
     samples: int = 0
+    cap: int = 0
+    """Kill the tree when a Python process's resident memory exceeds this (0: never), as a container's OOM killer would."""
+    killed: str = ""
     stop: threading.Event = field(default_factory=threading.Event)
 
     def sample(self, root: psutil.Process) -> None:
@@ -70,24 +81,63 @@ class TreePeak:
                     self.worker_largest = max(self.worker_largest, rss)
             self.workers_total = max(self.workers_total, workers)
             self.samples += 1
+            if self.cap and max(self.driver, self.worker_largest) > self.cap and not self.killed:
+                role = "driver" if self.driver > self.cap else "a Python worker"
+                self.killed = f"killed: {role} over the {self.cap / GB:.2f} GB cap"
+                for process in reversed(tree):
+                    with contextlib.suppress(psutil.Error):
+                        process.kill()
             time.sleep(0.2)
 
 
-def run(args: list[str], env: dict[str, str]) -> tuple[float, TreePeak, str]:
-    """Run `patron <args>`: wall seconds, peak memory by role, output."""
+def run(args: list[str], env: dict[str, str], cap_bytes: int = 0,
+        allow_failure: bool = False) -> tuple[float, TreePeak, str, int]:
+    """Run `patron <args>` (killed when a Python process exceeds `cap_bytes` resident): seconds, peaks, output, exit code."""
     start = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-m", "patron.cli", *args], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    peak = TreePeak()
+    peak = TreePeak(cap=cap_bytes)
     sampler = threading.Thread(target=peak.sample, args=(psutil.Process(child.pid),), daemon=True)
     sampler.start()
     output, _ = child.communicate()
     wall = time.perf_counter() - start
     peak.stop.set()
     sampler.join()
-    if child.returncode != 0:
+    if child.returncode != 0 and not allow_failure:
         sys.exit(f"patron {' '.join(args)} failed:\n{output}")
-    return wall, peak, output
+    return wall, peak, output, child.returncode
+
+
+def capped_runs(data_path: Path, rows: int, customers: int, as_of: str, folder: Path, env: dict[str, str],
+                cap_gb: float) -> list[str]:
+    """Both engines on one log, every Python process killed when its resident memory exceeds `cap_gb`.
+
+    The cap stands for a container's memory limit (the OOM killer acts on resident memory): it
+    applies to the local engine's one process, and to Spark's driver and each of its Python workers.
+    Spark's JVM is not capped by the script: its heap is bounded by -Xmx, whatever the log.
+    """
+    cap = int(cap_gb * GB)
+    lines = []
+    out = folder / "capped_local.parquet"
+    args = ["score", "--transactions", str(data_path), "--as-of", as_of, "--out", str(out)]
+    wall, peak, output, code = run(args, env, cap_bytes=cap, allow_failure=True)
+    lines.append(capped_line("local", customers, rows, wall, peak, code, output))
+    print(lines[-1], flush=True)
+    out = folder / "capped_spark"
+    shutil.rmtree(out, ignore_errors=True)
+    args = ["score", "--transactions", str(data_path), "--as-of", as_of, "--out", str(out),
+            "--engine", "spark", "--spark-master", "local[2]"]
+    wall, peak, output, code = run(args, env, cap_bytes=cap, allow_failure=True)
+    lines.append(capped_line("spark local[2]", customers, rows, wall, peak, code, output))
+    print(lines[-1], flush=True)
+    return lines
+
+
+def capped_line(label: str, customers: int, rows: int, wall: float, peak: TreePeak, code: int, output: str) -> str:
+    """One row of the capped table: what finished and what it held."""
+    last = output.strip().splitlines()[-1] if output.strip() else ""
+    result = "finished" if code == 0 else peak.killed or f"failed (exit {code}: {last[:120]})"
+    return f"{report(label, customers, rows, wall, peak)} {result} |"
 
 
 def generate_large(folder: Path, n_customers: int, seed: int, per_file: int = 1_000_000) -> int:
@@ -127,6 +177,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", type=Path, default=None, help="Keep data and model here (reused).")
     parser.add_argument("--skip-local", action="store_true")
+    parser.add_argument("--memory-cap-gb", type=float, default=0.0,
+                        help="Only the capped runs: a Python process over this resident memory is killed.")
     options = parser.parse_args()
 
     folder = options.workdir or Path(tempfile.mkdtemp(prefix="bench_spark_"))
@@ -142,16 +194,22 @@ def main() -> None:
     lines = ["| engine | customers | transactions | wall | driver peak | JVM peak | workers peak (sum) | largest worker |",
              "|---|---|---|---|---|---|---|---|"]
     print(f"load average (1/5/15 min) at start: {load_average()}", flush=True)
+    if options.memory_cap_gb:
+        lines = [lines[0] + " result |", lines[1] + "---|",
+                 *capped_runs(data_path, rows, options.customers, as_of, folder, env, options.memory_cap_gb)]
+        print(f"load average (1/5/15 min) at end: {load_average()}")
+        print("\n".join(lines))
+        return
     if not options.skip_local:
         out = folder / "local.parquet"
-        wall, peak, output = run(["score", "--transactions", str(data_path), "--as-of", as_of, "--out", str(out)], env)
+        wall, peak, output, _ = run(["score", "--transactions", str(data_path), "--as-of", as_of, "--out", str(out)], env)
         print(output.strip().splitlines()[-2:], flush=True)
         lines.append(report("local", options.customers, rows, wall, peak))
         print(lines[-1], flush=True)
     out = folder / "spark_scores"
     shutil.rmtree(out, ignore_errors=True)
     spark_args = ["--engine", "spark", "--spark-master", "local[2]"]
-    wall, peak, output = run(["score", "--transactions", str(data_path), "--as-of", as_of, "--out", str(out), *spark_args], env)
+    wall, peak, output, _ = run(["score", "--transactions", str(data_path), "--as-of", as_of, "--out", str(out), *spark_args], env)
     print(output.strip().splitlines()[-2:], flush=True)
     lines.append(report("spark local[2]", options.customers, rows, wall, peak))
     print(lines[-1], flush=True)
@@ -166,7 +224,7 @@ def main() -> None:
         large_rows = generate_large(large, options.large_customers, options.seed + 100)
         out = folder / "spark_large_scores"
         shutil.rmtree(out, ignore_errors=True)
-        wall, peak, output = run(["score", "--transactions", str(large), "--as-of", as_of, "--out", str(out), *spark_args], env)
+        wall, peak, output, _ = run(["score", "--transactions", str(large), "--as-of", as_of, "--out", str(out), *spark_args], env)
         print(output.strip().splitlines()[-2:], flush=True)
         lines.append(report("spark local[2]", options.large_customers, large_rows, wall, peak))
         print(lines[-1], flush=True)

@@ -100,3 +100,6 @@ OFFER_MIN_AOV_SHARE = 0.33
 ENGINE: Final = "local"  # Final keeps the literal type Settings.engine checks against
 SPARK_MASTER = "local[*]"
 SPARK_PARTITION_ROWS = 1_000_000
+SPARK_TRAIN_CUSTOMERS = 500_000
+"""Most customers `patron train --engine spark` samples for training (the local engine holds 1M customers
+in about 3 GB when scoring; training holds several feature snapshots of each)."""

@@ -160,7 +160,11 @@ def _optional(rows: CustomerRows, bought: np.ndarray, gross: np.ndarray) -> dict
 
 def _check_horizon(rows: CustomerRows, end: int, horizon_days: int) -> None:
     """Refuse labels for a window the log does not cover (every customer would look churned)."""
-    last_day = int(rows.day.max())
+    check_horizon_covered(int(rows.day.max()), end, horizon_days)
+
+
+def check_horizon_covered(last_day: int, end: int, horizon_days: int) -> None:
+    """Refuse labels for (end, end + horizon_days] when the log's last day (days since 1970) falls short."""
     if last_day < end + horizon_days:
         needed = pd.Timestamp((end + horizon_days) * NS_PER_DAY).date()
         raise DataError(

@@ -175,62 +175,35 @@ def features_command(
         from jobs.features import write_features
 
         settings = get_settings()
+        options = load_options(settings, mapping, sep, date_format, keep_duplicates, header, encoding)
         if chosen_engine(engine, settings) == "spark":
-            _spark_features(transactions, as_of, out, settings, spark_master, mapping, sep, date_format,
-                            keep_duplicates, time_unit_days, horizon_days, rejects, header)
+            from jobs.spark.jobs import features_with_spark
+
+            written = features_with_spark(
+                spark_for(spark_master, settings),
+                transactions,
+                out,
+                as_of,
+                options=options,
+                time_unit_days=time_unit_days or settings.time_unit_days,
+                horizon_days=horizon_days,
+                partition_rows=settings.spark_partition_rows,
+                rejects_out=rejects,
+            )
+            echo(f"features: {written.n_customers:,} customers -> {written.out_path} (Parquet folder)")
+            echo(f"rejects: {written.n_rejected:,} rows with their reason -> {written.rejects_path}")
             return
         result = write_features(
             transactions,
             as_of,
             out,
-            load_options(settings, mapping, sep, date_format, keep_duplicates, header, encoding),
+            options,
             time_unit_days=time_unit_days or settings.time_unit_days,
             horizon_days=horizon_days,
             rejects_out=rejects,
         )
         echo_load_result(result.loaded, result.rejects_path)
         echo(f"features: {result.n_customers:,} customers x {result.n_columns} columns -> {result.features_path}")
-
-
-def _spark_features(
-    transactions: str,
-    as_of: str,
-    out: str,
-    settings: Settings,
-    spark_master: str | None,
-    mapping: list[str] | None,
-    sep: str | None,
-    date_format: str | None,
-    keep_duplicates: bool,
-    time_unit_days: int | None,
-    horizon_days: int | None,
-    rejects: str | None,
-    header: bool | None,
-) -> None:
-    """`patron features --engine spark`: the same features as a Parquet folder, rejects beside it."""
-    from jobs.spark.jobs import ValidationOptions, features_with_spark
-
-    if horizon_days is not None:
-        raise typer.BadParameter("--horizon-days is not available with --engine spark yet; use --engine local")
-    options = ValidationOptions(
-        mapping=parse_mapping(mapping, settings),
-        date_format=date_format if date_format is not None else settings.date_format,
-        keep_duplicates=keep_duplicates or settings.keep_duplicates,
-    )
-    customers, rejected, rejects_path = features_with_spark(
-        spark_for(spark_master, settings),
-        transactions,
-        out,
-        as_of,
-        options=options,
-        time_unit_days=time_unit_days or settings.time_unit_days,
-        sep=sep if sep is not None else settings.sep,
-        header=header,
-        partition_rows=settings.spark_partition_rows,
-        rejects=rejects,
-    )
-    echo(f"features: {customers:,} customers -> {out} (Parquet folder)")
-    echo(f"rejects: {rejected:,} rows with their reason -> {rejects_path}")
 
 
 @app.command("generate")
@@ -334,11 +307,7 @@ def score_command(
                 as_of,
                 model_uri=model_uri or settings.model_uri,
                 tracking_uri=settings.resolved_tracking_uri(),
-                options=ValidationOptions(
-                    mapping=parse_mapping(mapping, settings),
-                    date_format=date_format if date_format is not None else settings.date_format,
-                    keep_duplicates=settings.keep_duplicates,
-                ),
+                options=ValidationOptions.from_load_options(load_options(settings, mapping, sep, date_format)),
                 sep=sep if sep is not None else settings.sep,
                 partition_rows=settings.spark_partition_rows,
                 campaign_budget=campaign_budget,
@@ -520,6 +489,12 @@ def train_command(
         list[str] | None,
         typer.Option(help="Assignment files of past campaigns (repeat the option), or `ledger`: learn uplift from them."),
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option("--engine", help="local (one process) or spark (reads the source with Spark and trains on at most "
+                     "PATRON_SPARK_TRAIN_CUSTOMERS customers sampled by hash; default: settings engine)."),
+    ] = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Train, evaluate out of time against baselines, log to MLflow, register and gate a new model."""
     with user_errors():
@@ -539,7 +514,10 @@ def train_command(
                 churn_horizon_days=churn_horizon_days,
                 experiment=experiment,
                 force_promote=force_promote,
+                engine=chosen_engine(engine, settings),
+                spark_master=spark_master,
                 on_loaded=echo_load_result,
+                on_sampled=lambda sample: echo("\n".join(sample.lines())),
                 on_learned=lambda learned: echo("\n".join(learned.lines())),
             )
         echo()

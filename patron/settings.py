@@ -184,13 +184,17 @@ class Settings(BaseSettings):
 
     # --- engines ---------------------------------------------------------------------------
     engine: Literal["local", "spark"] = Field(
-        defaults.ENGINE, description="Engine of `patron score` and `patron features`: local (one process) or spark."
+        defaults.ENGINE, description="Engine of `patron score`, `features` and `train`: local (one process) or spark."
     )
     spark_master: str = Field(
         defaults.SPARK_MASTER, description="Spark master: local[N], spark://host:7077, yarn, or a Spark Connect sc://host:15002."
     )
     spark_partition_rows: int = Field(
         defaults.SPARK_PARTITION_ROWS, ge=1, description="Transaction rows per Spark partition (bounds each executor's memory)."
+    )
+    spark_train_customers: int = Field(
+        defaults.SPARK_TRAIN_CUSTOMERS, ge=1,
+        description="Most customers `patron train --engine spark` samples (by a hash of customer_id) to train on.",
     )
 
     @field_validator("tier_shares", "api_keys", mode="before")

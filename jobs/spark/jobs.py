@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from core import defaults
 from core.errors import DataError
+from jobs.load import LoadOptions
 from jobs.spark import partition
 from jobs.spark.source import (
     KEY,
@@ -47,6 +48,11 @@ class ValidationOptions:
     def as_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of `validate_transactions` / `score_transactions`."""
         return {"mapping": self.mapping, "date_format": self.date_format, "keep_duplicates": self.keep_duplicates}
+
+    @classmethod
+    def from_load_options(cls, options: LoadOptions) -> ValidationOptions:
+        """The validation part of a job's load options (Spark reads the text itself: sep and header go to it)."""
+        return cls(mapping=dict(options.mapping or {}), date_format=options.date_format, keep_duplicates=options.keep_duplicates)
 
 
 @dataclass(frozen=True)
@@ -226,45 +232,77 @@ def select_campaign_from(scores: DataFrame, budget: float, scorer: Any, out: str
     return campaign, path
 
 
+@dataclass(frozen=True)
+class SparkFeaturesResult:
+    """What `features_with_spark` wrote: the Parquet folder, its customers, the rejects file."""
+
+    out_path: Path
+    n_customers: int
+    n_rejected: int
+    rejects_path: Path
+    n_partitions: int
+
+
+def check_horizon_on_spark(keyed: KeyedRows, options: ValidationOptions, as_of: Any, horizon_days: int) -> None:
+    """Refuse labels the log does not cover, as the local engine does, from the latest accepted row of all partitions."""
+    from core.units import NS_PER_DAY
+    from features.customer_rows import as_of_day
+    from features.pipeline import check_horizon_covered
+
+    schema = pa.schema([pa.field("last_ns", pa.int64())])
+    last = keyed.run(functools.partial(partition.last_timestamp_rows, options=options.as_kwargs()), schema)
+    last_ns = last.agg({"last_ns": "max"}).collect()[0][0]
+    if last_ns is not None:  # no accepted row at all: the features pass says so
+        check_horizon_covered(int(last_ns) // NS_PER_DAY, as_of_day(as_of), horizon_days)
+
+
 def features_with_spark(
     spark: SparkSession,
     transactions: str,
     out: str,
     as_of: Any,
     *,
-    options: ValidationOptions,
+    options: LoadOptions,
     time_unit_days: int = defaults.TIME_UNIT_DAYS,
-    sep: str | None = None,
-    header: bool | None = None,
+    horizon_days: int | None = None,
     partition_rows: int = defaults.SPARK_PARTITION_ROWS,
-    rejects: str | None = None,
-) -> tuple[int, int, Path]:
-    """Write every customer's features at `as_of` as a Parquet folder; (customers, rejected rows, rejects file)."""
+    rejects_out: str | None = None,
+) -> SparkFeaturesResult:
+    """Write every customer's features at `as_of` (labels with `horizon_days`) as a Parquet folder; rejects beside it."""
     from pyspark import StorageLevel
 
+    from features import build_features
     from features.io import rejects_path_for
-    from features.pipeline import feature_columns
     from models.prediction import as_of_timestamp
 
     day = as_of_timestamp(as_of)
-    keyed = keyed_rows(spark, transactions, options, sep=sep, header=header, partition_rows=partition_rows)
+    validation = ValidationOptions.from_load_options(options)
+    keyed = keyed_rows(spark, transactions, validation, sep=options.sep, header=options.header, partition_rows=partition_rows)
+    fields = mapped_fields(keyed.source.columns, validation.mapping)
+    # the features of no rows: the arguments checked on the driver, and the columns and dtypes of this log
+    template = build_features(
+        pd.DataFrame(columns=[*fields, "is_return"]), as_of=day, time_unit_days=time_unit_days, horizon_days=horizon_days
+    )
+    schema = pa.schema(
+        [pa.field("customer_id", pa.string()), *(pa.field(c, pa.from_numpy_dtype(t)) for c, t in template.dtypes.items())]
+    )
     keyed = KeyedRows(keyed.source, keyed.frame.persist(StorageLevel.DISK_ONLY), keyed.n_rows, keyed.n_partitions)
-    fields = mapped_fields(keyed.source.columns, options.mapping)
-    columns = feature_columns(pd.DataFrame(columns=[*fields, "is_return"]))
-    schema = pa.schema([pa.field("customer_id", pa.string()), *(pa.field(c, pa.float64()) for c in columns)])
     try:
+        if horizon_days is not None:
+            check_horizon_on_spark(keyed, validation, day, horizon_days)
         features = keyed.run(
             functools.partial(
-                partition.feature_rows, options=options.as_kwargs(), as_of=day, time_unit_days=time_unit_days, schema=schema
+                partition.feature_rows, options=validation.as_kwargs(), as_of=day, time_unit_days=time_unit_days,
+                schema=schema, horizon_days=horizon_days,
             ),
             schema,
         )
         features.sortWithinPartitions("customer_id").write.mode("overwrite").parquet(out)
-        rejects_path = Path(rejects) if rejects else rejects_path_for(out)
-        n_rejected = write_rejects(keyed, options, rejects_path)
+        rejects_path = Path(rejects_out) if rejects_out else rejects_path_for(out)
+        n_rejected = write_rejects(keyed, validation, rejects_path)
     finally:
         keyed.frame.unpersist()
     n_customers = spark.read.parquet(out).count()
     if n_customers == 0:
         raise DataError(f"no customer has a purchase on or before {day.date()}; choose a later --as-of")
-    return n_customers, n_rejected, rejects_path
+    return SparkFeaturesResult(Path(out), n_customers, n_rejected, rejects_path, keyed.n_partitions)

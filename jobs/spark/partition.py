@@ -156,9 +156,17 @@ def feature_rows(
     as_of: pd.Timestamp,
     time_unit_days: int,
     schema: pa.Schema,
+    horizon_days: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """The features of a partition's customers (`features.validate_transactions` + `build_features`)."""
+    """The features of a partition's customers (`features.validate_transactions` + `build_features`).
+
+    With `horizon_days`, the labels come from `features.labels.holdout_labels` on the partition's rows
+    (all of each customer's rows are here); the driver has checked that the whole log covers the
+    horizon, which a partition alone cannot know.
+    """
     from features import build_features
+    from features.customer_rows import as_of_day, sort_rows
+    from features.labels import holdout_labels
     from features.validate import validate_transactions
 
     loaded = partition_rows(batches, columns, nanosecond_columns)
@@ -168,4 +176,49 @@ def feature_rows(
     features = build_features(transactions, as_of=as_of, time_unit_days=time_unit_days)
     if features.empty:
         return
+    if horizon_days is not None:
+        rows = sort_rows(transactions)
+        labels = pd.DataFrame(holdout_labels(rows, as_of_day(as_of), horizon_days), index=rows.ids)
+        features = features.join(labels, how="left")
     yield from pa.Table.from_pandas(features.reset_index(), schema=schema, preserve_index=False).to_batches()
+
+
+def accepted_rows(
+    batches: Iterator[pa.RecordBatch], columns: Sequence[str], nanosecond_columns: Sequence[str], options: dict[str, Any]
+) -> pd.DataFrame | None:
+    """A partition's accepted transactions (`features.validate_transactions`); None when there are none."""
+    from features.validate import validate_transactions
+
+    loaded = partition_rows(batches, columns, nanosecond_columns)
+    if loaded is None:
+        return None
+    transactions = validate_transactions(loaded[0], allow_empty=True, check_schema=False, **options).transactions
+    return None if transactions.empty else transactions
+
+
+def last_timestamp_rows(
+    batches: Iterator[pa.RecordBatch],
+    *,
+    columns: Sequence[str],
+    nanosecond_columns: Sequence[str],
+    options: dict[str, Any],
+) -> Iterator[pa.RecordBatch]:
+    """The latest accepted timestamp of a partition (nanoseconds), one row; none when no row is accepted."""
+    transactions = accepted_rows(batches, columns, nanosecond_columns, options)
+    if transactions is not None:
+        last = transactions["timestamp"].max().as_unit("ns").value
+        yield pa.RecordBatch.from_pydict({"last_ns": pa.array([last], pa.int64())})
+
+
+def customer_rows(
+    batches: Iterator[pa.RecordBatch],
+    *,
+    columns: Sequence[str],
+    nanosecond_columns: Sequence[str],
+    options: dict[str, Any],
+) -> Iterator[pa.RecordBatch]:
+    """The customers of a partition with at least one accepted row, each once (a customer's rows share a partition)."""
+    transactions = accepted_rows(batches, columns, nanosecond_columns, options)
+    if transactions is not None:
+        ids = transactions["customer_id"].unique()
+        yield pa.RecordBatch.from_pydict({"customer_id": pa.array(np.asarray(ids, dtype=object), pa.string())})

@@ -39,3 +39,36 @@ def test_features_cli_spark_refuses_an_unknown_engine_in_one_line(tmp_path: Path
     assert result.exit_code != 0
     assert "--engine must be local or spark" in result.output
     assert "Traceback" not in result.output
+
+
+def test_features_with_labels_spark_equals_local_when_partitions_end_early(spark: Any, tmp_path: Path) -> None:
+    """Labels need the rows after as_of: every partition but one ends before as_of + H, yet only the whole log counts."""
+    from features.synthetic import generate_transactions
+
+    rows = generate_transactions(300, seed=11, start="2022-01-01", end="2023-06-30").transactions
+    rows = rows[["customer_id", "timestamp", "amount", "order_id"]]
+    late = pd.DataFrame({"customer_id": ["late"], "timestamp": [pd.Timestamp("2023-07-31")], "amount": [10.0],
+                         "order_id": ["late-1"]})
+    log = tmp_path / "log.csv"
+    pd.concat([rows, late], ignore_index=True).to_csv(log, index=False)
+    runner = CliRunner()
+
+    def features(as_of: str, out: str, *engine: str) -> Any:
+        return runner.invoke(app, ["features", "--transactions", str(log), "--as-of", as_of, "--horizon-days", "60",
+                                   "--out", str(tmp_path / out), *engine])
+
+    spark_engine = ("--engine", "spark", "--spark-master", "local[2]")
+    local = features("2023-06-01", "local.parquet")  # the log's last day is as_of + 60 exactly: the "late" row
+    assert local.exit_code == 0, local.output
+    spark_run = features("2023-06-01", "spark", *spark_engine)
+    assert spark_run.exit_code == 0, spark_run.output
+    expected = pd.read_parquet(tmp_path / "local.parquet")
+    got = pd.read_parquet(tmp_path / "spark").set_index("customer_id").sort_index()
+    assert got.index.tolist() == expected.index.tolist() and len(got) > 250
+    assert list(got.columns) == list(expected.columns) and got["churned"].dtype == expected["churned"].dtype
+    assert 0 < expected["churned"].sum() < len(expected)
+    np.testing.assert_allclose(got.to_numpy(float), expected.to_numpy(float), rtol=1e-9, atol=0)
+    # one day later the log no longer covers the horizon: both engines refuse with the same line
+    refused = [features("2023-06-02", name, *engine) for name, engine in (("l.parquet", ()), ("s", spark_engine))]
+    assert [r.exit_code for r in refused] == [1, 1]
+    assert refused[0].output == refused[1].output and "need data through 2023-08-01" in refused[0].output
