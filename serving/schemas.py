@@ -140,6 +140,7 @@ class CustomerScore(BaseModel):
     exclude_from_spend: bool
     exclude_reason: str
     winback_profit: float
+    uplift: float | None = Field(None, description="Email uplift of the customer the profit was computed with (per-customer model or stage x tier table).")
     action: str
     channel: str | None = None
     incentive: float | None = None
