@@ -8,17 +8,17 @@ come from its purchases before it, with the targeting policy's thresholds and ti
 `control_share` of each campaign (stratified by tier x stage, targeting/control.py) is held back.
 
 Every customer has a type and an effect on the treated. The type depends on traits the log shows (real
-shops' responsiveness does: promotion-affine customers respond to offers, long-gone ones do not, frequent
-full-price buyers are the ones a promotion annoys). With `a` the customer's promotion affinity (the
-generator's truth; the log shows it through `promo_share` and `discount_share`), `d` the days since its last
-purchase and `n` its purchases before the send date, the type is drawn from a softmax over
+shops' responsiveness does: customers who buy on promotion respond to offers, long-gone ones do not,
+frequent full-price buyers are the ones a promotion annoys). With `a` the share of the customer's orders
+before the send date bought on promotion (the features' `promo_share`), `d` the days since its last purchase
+and `n` its purchases before the send date, the type is drawn from a softmax over
 
 | type | logit (`TYPE_LOGITS`) | effect of the contact on a treated customer |
 |---|---|---|
 | `sure_thing` | `0.5 + 1.0 ln n - d / 90` | none: buys (or not) as it would anyway |
 | `lost_cause` | `-1.0 + d / 90 - 10 (a - 0.2)` | none |
 | `persuadable` | `0.5 + 12 (a - 0.2)` | if it would not have bought in the window, buys once with probability `persuasion` ~ Beta(6 + 20 a, 12) |
-| `sleeping_dog` | `-2.5 + 0.8 ln n - 12 (a - 0.2)` | with probability `annoyance` ~ Beta(4, 4) leaves: every purchase after the send date is dropped |
+| `sleeping_dog` | `-2.8 + 0.5 ln n - 8 (a - 0.2)` | with probability `annoyance` ~ Beta(4, 4) leaves: every purchase after the send date is dropped |
 
 The assignment file carries the truth: `customer_type`, `true_uplift` and `expected_uplift` (the uplift
 expected from the traits alone, over the type and strength draws: the ceiling of any learner that sees
@@ -55,7 +55,7 @@ TYPE_LOGITS = np.array(
         [0.5, 1.0, -1.0, 0.0],
         [-1.0, 0.0, 1.0, -10.0],
         [0.5, 0.0, 0.0, 12.0],
-        [-2.5, 0.8, 0.0, -12.0],
+        [-2.8, 0.5, 0.0, -8.0],
     ]
 )
 PERSUASION_BETA = (6.0, 20.0, 12.0)
@@ -153,12 +153,12 @@ def _members(data: SyntheticData, send: np.ndarray, rng: np.random.Generator) ->
 
 def _history(log: pd.DataFrame, members: pd.DataFrame, policy: TargetingPolicy) -> pd.DataFrame:
     """Stage and tier at the send date, from the purchases before it (tiers by past spend per campaign)."""
-    orders = log.loc[~log["is_return"], ["customer_id", "timestamp", "amount"]].merge(
+    orders = log.loc[~log["is_return"], ["customer_id", "timestamp", "amount", "promo"]].merge(
         members[["customer_id", "send_date"]], on="customer_id"
     )
     orders = orders[orders["timestamp"] < orders["send_date"]]
     past = orders.groupby("customer_id", sort=False).agg(
-        last=("timestamp", "max"), orders=("amount", "size"), spend=("amount", "sum")
+        last=("timestamp", "max"), orders=("amount", "size"), spend=("amount", "sum"), promo_share=("promo", "mean")
     )
     members = members.join(past, on="customer_id")
     days = (members["send_date"] - members["last"]).dt.total_seconds().to_numpy() / 86_400
@@ -187,7 +187,7 @@ def _effects(data: SyntheticData, members: pd.DataFrame, window_days: int, rng: 
     dropout = truth["dropout_time"].to_numpy()
     alive = np.isnat(dropout) | (dropout >= members["send_date"].to_numpy())
     base = np.where(alive, 1.0 - np.exp(-truth["lambda_"].to_numpy() * window_days), 0.0)
-    affinity = truth["promo_affinity"].to_numpy(dtype=float)
+    affinity = members["promo_share"].to_numpy(dtype=float)
     days = (members["send_date"] - members["last"]).dt.total_seconds().to_numpy() / 86_400
     odds = type_odds(members["orders"].to_numpy(dtype=float), days, affinity)
     kind = (rng.random(len(members))[:, None] > np.cumsum(odds, axis=1)).sum(axis=1)

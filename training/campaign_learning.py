@@ -3,7 +3,9 @@
 For every campaign and stage with customers in both groups, the incremental conversion d = p_t - p_c and
 its variance s^2 = p_t(1-p_t)/n_t + p_c(1-p_c)/n_c (rates taken as (x + 0.5)/(n + 1) so a cell without
 buyers still has a variance) are divided by the mean channel lift of the treated customers (the policy's
-uplift is per email contact). A stage's estimate pools its campaigns by inverse variance. The prior of a
+uplift is per email contact). A stage's estimate pools its campaigns weighted by n_t n_c / (n_t + n_c)
+(the precision of a difference of means up to the common variance: weights free of the outcomes, so
+the pooled estimate is unbiased), its variance sum w^2 s^2 / (sum w)^2. The prior of a
 stage's uplift is Normal(default, tau^2), with tau^2 estimated across the measured stages by the method of
 moments, mean((estimate - default)^2 - s^2), floored at the largest default squared (the defaults are
 known to their order of magnitude only). The learned uplift is the posterior mean
@@ -35,9 +37,12 @@ from scipy import stats
 
 from core import defaults
 from core.errors import DataError
+from models.uplift import CustomerUpliftModel
 from targeting.campaign_report import CampaignReport, campaign_outcomes, report_campaigns
 from targeting.control import TREATMENT
 from targeting.policy import DEFAULT, MEASURED, STAGES, TIER_SEPARATOR, TIERS, TargetingPolicy
+from targeting.winback import email_uplift
+from training.uplift_model import UpliftChoice, campaign_features, choose_learner, mean_lift
 
 UPLIFT_TABLE_COLUMNS = (
     "lifecycle_stage",
@@ -61,15 +66,26 @@ ALL = "all"
 
 @dataclasses.dataclass
 class LearnedUplift:
-    """The policy with measured uplift, the table behind it and the campaigns that could not be used."""
+    """The policy with measured uplift, the table behind it, the campaigns that could not be used and the
+    choice between the table and a per-customer model (`choice.model` when the model won)."""
 
     policy: TargetingPolicy
     table: pd.DataFrame
     problems: list[str]
+    choice: UpliftChoice | None = None
+
+    @property
+    def customer_model(self) -> CustomerUpliftModel | None:
+        """The per-customer uplift model when it beat the table on held-out campaign customers."""
+        return None if self.choice is None else self.choice.model
 
     def lines(self) -> list[str]:
-        """What the CLI prints: the campaigns left out, then the uplift table."""
-        return [*self.problems, self.table.to_string(index=False, float_format=lambda v: f"{v:.4f}")]
+        """What the CLI prints: the campaigns left out, the uplift table, the held-out comparison."""
+        out = [*self.problems, self.table.to_string(index=False, float_format=lambda v: f"{v:.4f}")]
+        if self.choice is not None:
+            figures = ", ".join(f"{k} {v:.4f}" for k, v in self.choice.metrics.items() if k != "holdout_customers")
+            out.append(f"uplift learner: {self.choice.chosen} ({self.choice.reason}){': ' + figures if figures else ''}")
+        return out
 
 
 def stage_estimates(outcomes: pd.DataFrame, policy: TargetingPolicy, by: tuple[str, ...] = ("lifecycle_stage",)) -> pd.DataFrame:
@@ -88,15 +104,18 @@ def stage_estimates(outcomes: pd.DataFrame, policy: TargetingPolicy, by: tuple[s
     diff = (x_t / n_t - x_c / n_c) / lift
     smooth_t, smooth_c = (x_t + 0.5) / (n_t + 1), (x_c + 0.5) / (n_c + 1)
     variance = (smooth_t * (1 - smooth_t) / n_t + smooth_c * (1 - smooth_c) / n_c) / lift**2
-    cell = pd.DataFrame({"diff": diff, "w": 1 / variance, "n_t": n_t, "n_c": n_c}).reset_index()
-    cell["wd"] = cell["w"] * cell["diff"]
+    # weights from the group sizes only: inverse estimated variances would depend on the outcomes
+    # (p(1 - p) grows with the conversion), pulling the pooled uplift down when it is large
+    weight = n_t * n_c / (n_t + n_c)
+    cell = pd.DataFrame({"wd": weight * diff, "w": weight, "wwv": weight**2 * variance, "n_t": n_t, "n_c": n_c}).reset_index()
     per = cell.groupby(keys).agg(
-        campaigns=("campaign_id", "nunique"), customers_treatment=("n_t", "sum"), customers_control=("n_c", "sum"), w=("w", "sum"), wd=("wd", "sum")
+        campaigns=("campaign_id", "nunique"), customers_treatment=("n_t", "sum"), customers_control=("n_c", "sum"),
+        w=("w", "sum"), wd=("wd", "sum"), wwv=("wwv", "sum"),
     ).reset_index()
     per["customers_treatment"] = per["customers_treatment"].astype(np.int64)
     per["customers_control"] = per["customers_control"].astype(np.int64)
     per["estimate"] = per["wd"] / per["w"]
-    per["standard_error"] = np.sqrt(1 / per["w"])
+    per["standard_error"] = np.sqrt(per["wwv"]) / per["w"]
     return per[columns]
 
 
@@ -167,9 +186,12 @@ def learn_uplift(
     transactions: pd.DataFrame,
     policy: TargetingPolicy,
     window_days: int = defaults.CAMPAIGN_WINDOW_DAYS,
+    customer_model: bool = True,
+    seed: int = defaults.SEED,
 ) -> LearnedUplift:
     """The policy with uplift learned from the campaigns (assignments validated by `read_assignments`) whose
-    windows have ended in `transactions`."""
+    windows have ended in `transactions`; with `customer_model`, a per-customer model is tried against the
+    table on held-out campaign customers (`training.uplift_model`)."""
     report: CampaignReport = report_campaigns(
         assignments, transactions, margin_rate=policy.margin_rate, contact_costs=policy.contact_costs, window_days=window_days, detail=False
     )
@@ -178,7 +200,18 @@ def learn_uplift(
         raise DataError("no campaign could be measured: " + "; ".join(report.problems))
     outcomes = campaign_outcomes(assignments[assignments["campaign_id"].isin(usable)], transactions, window_days)
     table = segment_table(outcomes, policy)
-    return LearnedUplift(policy=segment_policy(table, policy), table=table, problems=report.problems)
+    choice = None
+    if customer_model:
+        features = campaign_features(outcomes, transactions)
+        lift = mean_lift(outcomes, dict(policy.channel_response_lift))
+        choice = choose_learner(outcomes, features, lambda fit, held: segment_scores(fit, held, policy), lift, seed)
+    return LearnedUplift(policy=segment_policy(table, policy), table=table, problems=report.problems, choice=choice)
+
+
+def segment_scores(fit: pd.DataFrame, held: pd.DataFrame, policy: TargetingPolicy) -> np.ndarray:
+    """Email uplift of the `held` customers from the segment table learned on the `fit` customers."""
+    learned = segment_policy(segment_table(fit, policy), policy)
+    return email_uplift(held["lifecycle_stage"].astype(str), held["value_tier"].astype(str), learned)
 
 
 def segment_table(outcomes: pd.DataFrame, policy: TargetingPolicy) -> pd.DataFrame:
@@ -198,8 +231,12 @@ def segment_policy(table: pd.DataFrame, policy: TargetingPolicy) -> TargetingPol
     return dataclasses.replace(policy, uplift=uplift, measured_uplift=measured, tier_uplift=cells)
 
 
-def log_uplift(policy: TargetingPolicy) -> None:
-    """Log the policy's uplift per stage and its source (measured or default) on the active MLflow run."""
+def log_uplift(policy: TargetingPolicy, choice: UpliftChoice | None = None) -> None:
+    """Log the policy's uplift per stage and tier with its source (measured or default) on the active
+    MLflow run, and the held-out comparison of the table and the per-customer model as metrics."""
     import mlflow
 
-    mlflow.log_dict(policy.uplift_sources(), "uplift.json")
+    mlflow.log_dict({**policy.uplift_sources(), **({"learner": choice.summary()} if choice else {})}, "uplift.json")
+    if choice is not None:
+        mlflow.log_metrics({f"uplift_{k}": v for k, v in choice.metrics.items() if np.isfinite(v)})
+        mlflow.set_tag("uplift_learner", choice.chosen)

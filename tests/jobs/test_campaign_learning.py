@@ -17,6 +17,7 @@ from training.campaign_learning import (
     shrink,
     shrink_tiers,
 )
+from training.uplift_model import campaign_features
 
 POLICY = TargetingPolicy()
 
@@ -116,3 +117,31 @@ def test_no_measurable_campaign_is_one_line(world):
     early = world.transactions[world.transactions["timestamp"] < pd.Timestamp(world.assignments["send_date"].min())]
     with pytest.raises(DataError, match="no campaign could be measured"):
         learn_uplift(read_assignments(world.assignments), early, POLICY)
+
+
+def test_generated_types_follow_the_visible_traits(world):
+    members = world.assignments
+    # expected_uplift (the traits' expectation) is unbiased for the drawn true uplift: deciles agree
+    decile = pd.qcut(members["expected_uplift"], 10, labels=False, duplicates="drop")
+    by = members.groupby(decile)[["expected_uplift", "true_uplift"]].mean()
+    assert np.allclose(by["expected_uplift"], by["true_uplift"], atol=0.03)
+    assert by["true_uplift"].iloc[-1] > by["true_uplift"].iloc[0] + 0.3  # the traits separate who responds
+
+
+def test_the_per_customer_model_wins_where_the_traits_tell_and_is_chosen(learned, world):
+    choice = learned.choice
+    assert choice is not None and choice.chosen == "customer_model"
+    m = choice.metrics
+    assert m["customer_model_qini_auc"] > m["segment_table_qini_auc"]
+    assert m["customer_model_uplift_at_30"] > m["segment_table_uplift_at_30"]
+    # its uplift ranks customers like the truth does
+    assignments = read_assignments(world.assignments)
+    features = campaign_features(assignments, world.transactions)
+    predicted = learned.customer_model.predict(features)
+    assert np.corrcoef(predicted, world.assignments["expected_uplift"])[0, 1] > 0.8
+
+
+def test_few_campaign_customers_keep_the_table(world):
+    few = read_assignments(world.assignments).groupby("group").head(400)
+    result = learn_uplift(few, world.transactions, POLICY)
+    assert result.choice is not None and result.choice.chosen == "segment_table" and result.customer_model is None
