@@ -242,7 +242,8 @@ class ModelInfo(BaseModel):
     data_fingerprint: Any = None
     metrics: dict[str, float] = Field(default_factory=dict)
     uplift: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="Uplift per lifecycle stage and its source: measured on past campaigns, or default."
+        default_factory=dict, description="Uplift per lifecycle stage (and value tier within it) and its source: measured on past campaigns, or "
+        "default; `learner` says whether the planner uses the stage x tier table or a per-customer model, with its held-out figures."
     )
     loaded_at: dt.datetime
 

@@ -124,7 +124,7 @@ def _send_dates(log: pd.DataFrame, k: int, window_days: int, rng: np.random.Gene
     """K send dates (midnight), evenly spread over the second half of the log, windows inside the log."""
     first, last = log["timestamp"].min().normalize(), log["timestamp"].max().normalize()
     latest = last - pd.Timedelta(days=window_days)
-    earliest = first + (last - first) / 2
+    earliest = (first + (last - first) / 2).normalize()  # midnight, as the report reads the send date
     if latest <= earliest:
         raise ValueError(f"the log ({first.date()} .. {last.date()}) is too short for {window_days}-day campaign windows")
     offsets = np.sort(rng.random(k)) * (latest - earliest).days
