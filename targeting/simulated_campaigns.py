@@ -10,7 +10,7 @@ come from its purchases before it, with the targeting policy's thresholds and ti
 Every customer has a type and an effect on the treated. The type depends on traits the log shows (real
 shops' responsiveness does: customers who buy on promotion respond to offers, long-gone ones do not,
 frequent full-price buyers are the ones a promotion annoys). With `a` the share of the customer's orders
-before the send date bought on promotion (the features' `promo_share`), `d` the days since its last purchase
+before the send date bought on promotion (the features' `promo_share` shows it as a share of spend), `d` the days since its last purchase
 and `n` its purchases before the send date, the type is drawn from a softmax over
 
 | type | logit (`TYPE_LOGITS`) | effect of the contact on a treated customer |
@@ -49,7 +49,7 @@ from targeting.tiers import tier_codes
 from targeting.winback import NO_ACTION, NO_CHANNEL, NOTICE, caused_and_redeemed
 
 CUSTOMER_TYPES = ("sure_thing", "lost_cause", "persuadable", "sleeping_dog")
-# logit of each type (CUSTOMER_TYPES order) = intercept + ln(n) x [0] + (d / 90) x [1] + (a - 0.2) x [2]
+# rows: the types in CUSTOMER_TYPES order; columns: coefficients of 1, ln n, d / 90 and a - 0.2 in the type's logit
 TYPE_LOGITS = np.array(
     [
         [0.5, 1.0, -1.0, 0.0],
