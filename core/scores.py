@@ -48,6 +48,7 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "exclude_from_spend",
     "exclude_reason",
     "winback_profit",
+    "uplift",
     "action",
     "channel",
     "incentive",

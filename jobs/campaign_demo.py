@@ -36,7 +36,9 @@ def show_campaign_loop(settings: Any, out_dir: str | Path, echo: Callable[[str],
     echo(shown.assign(true_uplift=shown["campaign_id"].map(truth)).to_string(index=False, float_format=lambda v: f"{v:,.4f}"))
     learned = learn_uplift(assignments, world.transactions, policy, window_days=settings.campaign_window_days)
     echo("")
-    echo("== uplift per stage learned from them (empirical Bayes, shrunk toward the defaults)")
+    echo("== uplift per stage (shrunk toward the defaults) and stage x tier (toward its stage) learned from them")
     echo(learned.table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if learned.choice is not None:
+        echo(learned.lines()[-1])
     echo(f"campaign report {path}")
     return path

@@ -69,15 +69,18 @@ def run_training(
     if on_loaded is not None:
         on_loaded(loaded, rejects_path)
     policy = None
+    choice = None
     if campaigns:
         learned = learn_from_campaigns(campaigns, loaded.transactions, settings)
         if on_learned is not None:
             on_learned(learned)
         policy = learned.policy
+        choice = learned.choice
     trained = train(
         loaded.transactions,
         settings=settings,
         policy=policy,
+        uplift_choice=choice,
         as_of=as_of,
         churn_horizon_days=churn_horizon_days,
         experiment=experiment,

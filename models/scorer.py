@@ -23,6 +23,7 @@ from models.churn import ChurnModel
 from models.clv import CLVModel
 from models.intervals import prediction_intervals
 from models.next_order import marketing_columns
+from models.uplift import CustomerUpliftModel
 from models.value import ValueModel
 from targeting.decide import OPTIONAL_COLUMNS as OPTIONAL_DECISION_INPUTS
 from targeting.decide import REQUIRED_COLUMNS as DECISION_INPUTS
@@ -38,6 +39,7 @@ SCORER_FILE = "scorer.json"
 CLV_FILE = "clv.json"
 CHURN_DIR = "churn"
 VALUE_DIR = "value"
+UPLIFT_DIR = "uplift"
 
 BTYD_COLUMNS = [
     "p_alive",
@@ -111,6 +113,9 @@ class PatronScorer:
         (`targeting.timing.shop_reference`, learned at training); absent: taken from the scored customers.
     metadata : dict, optional
         trained_at, data_end, data fingerprint, headline metrics, model_name, model_version, ...
+    uplift_model : CustomerUpliftModel, optional
+        Per-customer email uplift learned from past campaigns (chosen at training only when it beat the
+        stage x tier table on held-out campaign customers); absent: the policy's table.
 
     Notes
     -----
@@ -133,6 +138,7 @@ class PatronScorer:
         value_features: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
         shop_reference: dict[str, Any] | None = None,
+        uplift_model: CustomerUpliftModel | None = None,
     ):
         self.clv_model = clv_model
         self.churn_model = churn_model
@@ -147,6 +153,7 @@ class PatronScorer:
         self.value_features = list(value_features or [])
         self.metadata: dict[str, Any] = dict(metadata or {})
         self.shop_reference = dict(shop_reference) if shop_reference else None
+        self.uplift_model = uplift_model
         if value_source == "regressor" and value_model is None:
             raise ModelError("value_source='regressor' needs a fitted value model")
 
@@ -158,6 +165,8 @@ class PatronScorer:
         needed = [*RFM_COLUMNS, "days_since_last", *self.churn_features]
         if self.value_source == "regressor":
             needed += self.value_features
+        if self.uplift_model is not None:
+            needed += list(self.uplift_model.required_columns)
         seen: dict[str, None] = {}
         for column in needed:
             if column not in BTYD_COLUMNS:
@@ -297,6 +306,8 @@ class PatronScorer:
         for name in OPTIONAL_DECISION_INPUTS:
             if name in frame.columns and name not in inputs:
                 inputs[name] = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        if self.uplift_model is not None:
+            inputs["uplift"] = self.uplift_model.predict(frame)
         missing = [c for c in DECISION_INPUTS if c not in inputs]
         if missing:
             raise DataError(f"the scores lack columns {missing} that targeting needs; score them with the model first")
@@ -355,6 +366,7 @@ class PatronScorer:
                 "policy": self.policy.to_dict(),
                 "metadata": self.metadata,
                 "has_value_model": self.value_model is not None,
+                "has_uplift_model": self.uplift_model is not None,
                 "shop_reference": self.shop_reference,
             }
         )
@@ -368,6 +380,8 @@ class PatronScorer:
         self.churn_model.save(path / CHURN_DIR)
         if self.value_model is not None:
             self.value_model.save(path / VALUE_DIR)
+        if self.uplift_model is not None:
+            self.uplift_model.save(path / UPLIFT_DIR)
         return path
 
     @classmethod
@@ -399,4 +413,5 @@ class PatronScorer:
             value_features=list(config.get("value_features") or []),
             metadata=dict(config.get("metadata") or {}),
             shop_reference=config.get("shop_reference"),
+            uplift_model=CustomerUpliftModel.load(path / UPLIFT_DIR) if config.get("has_uplift_model") else None,
         )

@@ -140,6 +140,7 @@ class CustomerScore(BaseModel):
     exclude_from_spend: bool
     exclude_reason: str
     winback_profit: float
+    uplift: float | None = Field(None, description="Email uplift of the customer the profit was computed with (per-customer model or stage x tier table).")
     action: str
     channel: str | None = None
     incentive: float | None = None
@@ -241,7 +242,8 @@ class ModelInfo(BaseModel):
     data_fingerprint: Any = None
     metrics: dict[str, float] = Field(default_factory=dict)
     uplift: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="Uplift per lifecycle stage and its source: measured on past campaigns, or default."
+        default_factory=dict, description="Uplift per lifecycle stage (and value tier within it) and its source: measured on past campaigns, or "
+        "default; `learner` says whether the planner uses the stage x tier table or a per-customer model, with its held-out figures."
     )
     loaded_at: dt.datetime
 

@@ -49,7 +49,14 @@ from targeting.lifecycle import STAGE_NAMES
 from targeting.policy import STAGES, TIERS, TargetingPolicy, codes_of, labels, labels_from_arrow
 from targeting.tiers import TIER_NAMES
 from targeting.timing import TIMING_REASONS
-from targeting.winback import NO_ACTION, NO_CHANNEL, contact_spend, retained_value, retention_part
+from targeting.winback import (
+    NO_ACTION,
+    NO_CHANNEL,
+    contact_spend,
+    email_uplift,
+    retained_value,
+    retention_part,
+)
 
 OVER_BUDGET = "over_budget"
 UNSPECIFIED = "unspecified"
@@ -318,12 +325,15 @@ def _campaign_inputs(decisions: pd.DataFrame, policy: TargetingPolicy) -> dict[s
     excluded = _flags(decisions["exclude_from_spend"])
     channel = decisions["channel"].astype(str)
     contactable = ~excluded & (channel != NO_CHANNEL).to_numpy()
+    # the scores' own uplift (a per-customer model's, or the table's when scored), else the policy's table
+    uplift = email_uplift(stage, tier, policy, _floats(decisions, "uplift", np.nan) if "uplift" in decisions.columns else None)
     spend = np.zeros(len(decisions))
     if contactable.any():
-        spend[contactable] = contact_spend(stage[contactable], channel[contactable], incentive[contactable], policy)
+        spend[contactable] = contact_spend(stage[contactable], channel[contactable], incentive[contactable], policy, uplift=uplift[contactable])
     return {
         "tier": tier,
         "stage": stage,
+        "uplift": uplift,
         "incentive": incentive,
         "profit": profit,
         "excluded": excluded,
@@ -347,7 +357,7 @@ def _window_profit(decisions: pd.DataFrame, x: dict[str, np.ndarray], policy: Ta
         np.nan_to_num(_floats(decisions, "net_value", 0.0)), np.nan_to_num(_floats(decisions, "p_alive", 1.0)), policy.p_alive_floor
     )
     churn = np.nan_to_num(_floats(decisions, "churn_probability", 0.0))
-    later = retention_part(x["stage"], x["channel"], churn, retained, policy)
+    later = retention_part(x["stage"], x["channel"], churn, retained, policy, uplift=x["uplift"])
     return x["profit"] - later
 
 

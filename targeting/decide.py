@@ -7,10 +7,12 @@ Input columns (the models' part of the scores table):
 - optional, from the features: `avg_order_value` (absent or missing: `expected_order_value`),
   `return_rate` and `return_value_share` (absent or missing: 0 observed returns, then shrunk towards the
   policy's prior like everyone's), `order_count` (orders behind those rates; absent: `frequency + 1`),
-  `margin_rate` (absent or missing: the policy's margin rate).
+  `margin_rate` (absent or missing: the policy's margin rate), `uplift` (a per-customer model's email
+  uplift; absent or missing: the policy's stage x tier table).
 
 Columns added (replacing any present): `value_tier, lifecycle_stage, net_value, exclude_from_spend,
-exclude_reason, winback_profit, action, channel, incentive`.
+exclude_reason, winback_profit, uplift, action, channel, incentive` (`uplift`: the email uplift the
+profit was computed with).
 
 Exclusions: `exclude_from_spend` is true when no money may be spent on the customer, and
 `exclude_reason` gives the first reason that applies, in this order:
@@ -45,6 +47,7 @@ from targeting.winback import (
     action_codes,
     best_channel,
     channel_profits,
+    email_uplift,
     retained_value,
     size_incentives,
 )
@@ -71,6 +74,7 @@ DECISION_COLUMNS = (
     "exclude_from_spend",
     "exclude_reason",
     "winback_profit",
+    "uplift",
     "action",
     "channel",
     "incentive",
@@ -114,7 +118,7 @@ def _or_fallback(values: np.ndarray | None, fallback: np.ndarray | float, n: int
     return np.where(np.isfinite(values), values, default)
 
 
-OPTIONAL_COLUMNS = ("avg_order_value", "order_count", "return_rate", "return_value_share", "margin_rate")
+OPTIONAL_COLUMNS = ("avg_order_value", "order_count", "return_rate", "return_value_share", "margin_rate", "uplift")
 """Columns `decide` uses when present (see the module docstring)."""
 
 
@@ -194,7 +198,8 @@ def decision_columns(
     )
     channels = policy.channels
     retained = retained_value(net, x["p_alive"], policy.p_alive_floor)
-    profits = channel_profits(x["churn_probability"], retained, margin * aov, stage, incentive, policy)
+    uplift = email_uplift(stage, tier, policy, values.get("uplift"))
+    profits = channel_profits(x["churn_probability"], retained, margin * aov, stage, incentive, policy, uplift=uplift)
     channel, profit = best_channel(profits)
 
     # first reason that applies, in EXCLUDE_REASONS order; index 3 is "" (not excluded)
@@ -210,6 +215,7 @@ def decision_columns(
         "exclude_from_spend": excluded,
         "exclude_reason": labels(reason, REASON_NAMES),
         "winback_profit": profit,
+        "uplift": uplift,
         "action": labels(action, ACTION_NAMES),
         "channel": labels(np.where(excluded, len(channels), channel), [*channels, NO_CHANNEL]),
         "incentive": np.where(excluded, 0.0, incentive),

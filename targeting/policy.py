@@ -25,6 +25,8 @@ STAGES = ("new", "active", "sleeping", "at_risk", "lost")
 EMAIL = "email"
 MEASURED = "measured"
 DEFAULT = "default"
+STAGE = "stage"
+TIER_SEPARATOR = ":"
 
 def codes_of(values: Any, vocabulary: Sequence[str]) -> np.ndarray:
     """Positions of `values` in `vocabulary` (-1 where not in it); integer arrays are taken as codes already."""
@@ -114,6 +116,9 @@ class TargetingPolicy:
     measured_uplift : tuple of str
         Stages whose `uplift` was measured on past campaigns (`patron train --campaigns`); the others
         are defaults.
+    tier_uplift : mapping "stage:tier" -> float
+        Uplift of the value tiers within a stage measured on past campaigns (shrunk toward the stage's,
+        `training.campaign_learning`); a stage x tier cell not in it takes its stage's `uplift`.
     control_share : float
         Share of each campaign's selected customers held back, uncontacted, as a control group.
     contact_costs : mapping channel -> float
@@ -164,6 +169,7 @@ class TargetingPolicy:
     uplift: Mapping[str, float] = field(default_factory=lambda: dict(defaults.UPLIFT))
     base_conversion: Mapping[str, float] = field(default_factory=lambda: dict(defaults.BASE_CONVERSION))
     measured_uplift: tuple[str, ...] = ()
+    tier_uplift: Mapping[str, float] = field(default_factory=dict)
     control_share: float = defaults.CONTROL_SHARE
     contact_costs: Mapping[str, float] = field(default_factory=lambda: dict(defaults.CONTACT_COSTS))
     channel_response_lift: Mapping[str, float] = field(
@@ -202,6 +208,7 @@ class TargetingPolicy:
         set_(self, "measured_uplift", tuple(str(s) for s in self.measured_uplift))
         set_(self, "uplift", _frozen(self.uplift, defaults.UPLIFT))
         set_(self, "base_conversion", _frozen(self.base_conversion, defaults.BASE_CONVERSION))
+        set_(self, "tier_uplift", _frozen(self.tier_uplift))
         set_(self, "coupon_shares", _frozen(self.coupon_shares, defaults.COUPON_SHARES))
         set_(self, "contact_costs", _frozen(self.contact_costs))
         set_(self, "channel_response_lift", _frozen(self.channel_response_lift, {c: 1.0 for c in self.contact_costs}))
@@ -241,12 +248,16 @@ class TargetingPolicy:
             raise ValueError(f"targeting settings must be finite and >= 0: {bad}")
         rates = [
             f"{name}[{k}]"
-            for name, mapping in (("uplift", self.uplift), ("base_conversion", self.base_conversion))
+            for name, mapping in (("uplift", self.uplift), ("base_conversion", self.base_conversion), ("tier_uplift", self.tier_uplift))
             for k, v in mapping.items()
             if not (math.isfinite(v) and -1 <= v <= 1)
         ]
         if rates:
             raise ValueError(f"uplift and base_conversion must lie in [-1, 1]: {rates}")
+        cells = {f"{s}{TIER_SEPARATOR}{t}" for s in STAGES for t in TIERS}
+        strange = sorted(set(self.tier_uplift) - cells)
+        if strange:
+            raise ValueError(f"tier_uplift keys must be 'stage{TIER_SEPARATOR}tier' (e.g. 'active:diamond'), got {strange[:5]}")
         if not 0 <= self.control_share < 1:
             raise ValueError(f"control_share must lie in [0, 1), got {self.control_share}")
         if not 0 < self.p_alive_floor <= 1 or not 0 < self.margin_rate <= 1:
@@ -273,12 +284,29 @@ class TargetingPolicy:
         """The channels, cheapest first (ties by name), so the first is the default."""
         return sorted(self.contact_costs, key=lambda c: (self.contact_costs[c], c))
 
-    def uplift_sources(self) -> dict[str, dict[str, float | str]]:
-        """Uplift per stage and its source: `measured` on past campaigns, or `default`."""
-        return {
-            stage: {"uplift": self.uplift[stage], "source": MEASURED if stage in self.measured_uplift else DEFAULT}
-            for stage in STAGES
-        }
+    def uplift_table(self) -> np.ndarray:
+        """Email uplift per stage (rows, STAGES order, then a row for unknown stages: 0) x tier (columns,
+        TIERS order, then a column for unknown tiers: the stage's)."""
+        table = np.zeros((len(STAGES) + 1, len(TIERS) + 1))
+        for i, stage in enumerate(STAGES):
+            table[i, :] = self.uplift[stage]
+            for j, tier in enumerate(TIERS):
+                table[i, j] = self.tier_uplift.get(f"{stage}{TIER_SEPARATOR}{tier}", self.uplift[stage])
+        return table
+
+    def uplift_sources(self) -> dict[str, dict[str, Any]]:
+        """Uplift per stage and per tier within it, each with its source: `measured` on past campaigns,
+        or `default` (a tier without its own measure shows its stage's figure and source `stage`)."""
+        out: dict[str, dict[str, Any]] = {}
+        for stage in STAGES:
+            tiers = {}
+            for tier in TIERS:
+                key = f"{stage}{TIER_SEPARATOR}{tier}"
+                measured = key in self.tier_uplift
+                tiers[tier] = {"uplift": self.tier_uplift.get(key, self.uplift[stage]), "source": MEASURED if measured else STAGE}
+            source = MEASURED if stage in self.measured_uplift else DEFAULT
+            out[stage] = {"uplift": self.uplift[stage], "source": source, "tiers": tiers}
+        return out
 
     @classmethod
     def from_settings(cls, settings: Any) -> TargetingPolicy:

@@ -7,14 +7,22 @@ is in at most one campaign, so effects never overlap). Each customer's stage and
 come from its purchases before it, with the targeting policy's thresholds and tier shares. A random
 `control_share` of each campaign (stratified by tier x stage, targeting/control.py) is held back.
 
-Every customer has a type, drawn with stage-dependent odds, and an effect on the treated:
+Every customer has a type and an effect on the treated. The type depends on traits the log shows (real
+shops' responsiveness does: customers who buy on promotion respond to offers, long-gone ones do not,
+frequent full-price buyers are the ones a promotion annoys). With `a` the share of the customer's orders
+before the send date bought on promotion (the features' `promo_share` shows it as a share of spend), `d` the days since its last purchase
+and `n` its purchases before the send date, the type is drawn from a softmax over
 
-| type | effect of the contact on a treated customer |
-|---|---|
-| `sure_thing` | none: buys (or not) as it would anyway |
-| `lost_cause` | none |
-| `persuadable` | if it would not have bought in the window, buys once with probability `persuasion` ~ Beta(2, 6) |
-| `sleeping_dog` | with probability `annoyance` ~ Beta(2, 2) leaves: every purchase after the send date is dropped |
+| type | logit (`TYPE_LOGITS`) | effect of the contact on a treated customer |
+|---|---|---|
+| `sure_thing` | `0.5 + 1.0 ln n - d / 90` | none: buys (or not) as it would anyway |
+| `lost_cause` | `-1.0 + d / 90 - 10 (a - 0.2)` | none |
+| `persuadable` | `0.5 + 12 (a - 0.2)` | if it would not have bought in the window, buys once with probability `persuasion` ~ Beta(6 + 20 a, 12) |
+| `sleeping_dog` | `-2.8 + 0.5 ln n - 8 (a - 0.2)` | with probability `annoyance` ~ Beta(4, 4) leaves: every purchase after the send date is dropped |
+
+The assignment file carries the truth: `customer_type`, `true_uplift` and `expected_uplift` (the uplift
+expected from the traits alone, over the type and strength draws: the ceiling of any learner that sees
+the traits perfectly).
 
 `b` = P(purchase within the window without contact) is known from the generator's truth: 0 for a customer
 that had dropped out before the send date, else `1 - exp(-lambda * window_days)` (the first purchase after
@@ -41,16 +49,18 @@ from targeting.tiers import tier_codes
 from targeting.winback import NO_ACTION, NO_CHANNEL, NOTICE, caused_and_redeemed
 
 CUSTOMER_TYPES = ("sure_thing", "lost_cause", "persuadable", "sleeping_dog")
-# P(type | stage), rows in STAGES order (new, active, sleeping, at_risk, lost), columns in CUSTOMER_TYPES
-TYPE_ODDS = np.array(
+# rows: the types in CUSTOMER_TYPES order; columns: coefficients of 1, ln n, d / 90 and a - 0.2 in the type's logit
+TYPE_LOGITS = np.array(
     [
-        [0.40, 0.20, 0.35, 0.05],
-        [0.50, 0.15, 0.30, 0.05],
-        [0.15, 0.30, 0.50, 0.05],
-        [0.10, 0.40, 0.45, 0.05],
-        [0.05, 0.70, 0.20, 0.05],
+        [0.5, 1.0, -1.0, 0.0],
+        [-1.0, 0.0, 1.0, -10.0],
+        [0.5, 0.0, 0.0, 12.0],
+        [-2.8, 0.5, 0.0, -8.0],
     ]
 )
+PERSUASION_BETA = (6.0, 20.0, 12.0)
+"""persuasion ~ Beta(PERSUASION_BETA[0] + PERSUASION_BETA[1] * a, PERSUASION_BETA[2])."""
+ANNOYANCE_BETA = (4.0, 4.0)
 CAMPAIGN_SHARE = 0.8
 """Share of the customers who bought before a send date that its campaign reaches, split over campaigns."""
 COUPON_SHARE = 0.10
@@ -68,6 +78,7 @@ ASSIGNMENT_COLUMNS = (
     "expected_profit",
     "expected_window_profit",
     "true_uplift",
+    "expected_uplift",
     "customer_type",
 )
 
@@ -113,7 +124,7 @@ def _send_dates(log: pd.DataFrame, k: int, window_days: int, rng: np.random.Gene
     """K send dates (midnight), evenly spread over the second half of the log, windows inside the log."""
     first, last = log["timestamp"].min().normalize(), log["timestamp"].max().normalize()
     latest = last - pd.Timedelta(days=window_days)
-    earliest = first + (last - first) / 2
+    earliest = (first + (last - first) / 2).normalize()  # midnight, as the report reads the send date
     if latest <= earliest:
         raise ValueError(f"the log ({first.date()} .. {last.date()}) is too short for {window_days}-day campaign windows")
     offsets = np.sort(rng.random(k)) * (latest - earliest).days
@@ -142,12 +153,12 @@ def _members(data: SyntheticData, send: np.ndarray, rng: np.random.Generator) ->
 
 def _history(log: pd.DataFrame, members: pd.DataFrame, policy: TargetingPolicy) -> pd.DataFrame:
     """Stage and tier at the send date, from the purchases before it (tiers by past spend per campaign)."""
-    orders = log.loc[~log["is_return"], ["customer_id", "timestamp", "amount"]].merge(
+    orders = log.loc[~log["is_return"], ["customer_id", "timestamp", "amount", "promo"]].merge(
         members[["customer_id", "send_date"]], on="customer_id"
     )
     orders = orders[orders["timestamp"] < orders["send_date"]]
     past = orders.groupby("customer_id", sort=False).agg(
-        last=("timestamp", "max"), orders=("amount", "size"), spend=("amount", "sum")
+        last=("timestamp", "max"), orders=("amount", "size"), spend=("amount", "sum"), promo_share=("promo", "mean")
     )
     members = members.join(past, on="customer_id")
     days = (members["send_date"] - members["last"]).dt.total_seconds().to_numpy() / 86_400
@@ -161,21 +172,36 @@ def _history(log: pd.DataFrame, members: pd.DataFrame, policy: TargetingPolicy) 
     return members
 
 
+def type_odds(orders: np.ndarray, days: np.ndarray, affinity: np.ndarray) -> np.ndarray:
+    """P(type) per customer (rows; columns in CUSTOMER_TYPES order) from its purchases before the send
+    date, days since the last one and promotion affinity (module docstring)."""
+    x = np.column_stack([np.ones(len(orders)), np.log(np.maximum(orders, 1)), np.asarray(days, dtype=float) / 90.0, affinity - 0.2])
+    logits = x @ TYPE_LOGITS.T
+    odds = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return odds / odds.sum(axis=1, keepdims=True)
+
+
 def _effects(data: SyntheticData, members: pd.DataFrame, window_days: int, rng: np.random.Generator) -> pd.DataFrame:
-    """Customer type, base conversion b, strength of the effect and the true uplift per member."""
+    """Customer type, base conversion b, strength of the effect, the true and the expected uplift per member."""
     truth = data.customers.loc[members["customer_id"]]
     dropout = truth["dropout_time"].to_numpy()
     alive = np.isnat(dropout) | (dropout >= members["send_date"].to_numpy())
     base = np.where(alive, 1.0 - np.exp(-truth["lambda_"].to_numpy() * window_days), 0.0)
-    odds = TYPE_ODDS[members["stage"].to_numpy()]
+    affinity = members["promo_share"].to_numpy(dtype=float)
+    days = (members["send_date"] - members["last"]).dt.total_seconds().to_numpy() / 86_400
+    odds = type_odds(members["orders"].to_numpy(dtype=float), days, affinity)
     kind = (rng.random(len(members))[:, None] > np.cumsum(odds, axis=1)).sum(axis=1)
-    strength = np.where(kind == CUSTOMER_TYPES.index("persuadable"), rng.beta(2.0, 6.0, len(members)), rng.beta(2.0, 2.0, len(members)))
-    uplift = np.select(
-        [kind == CUSTOMER_TYPES.index("persuadable"), kind == CUSTOMER_TYPES.index("sleeping_dog")],
-        [(1.0 - base) * strength, -base * strength],
-        default=0.0,
+    kind = np.minimum(kind, len(CUSTOMER_TYPES) - 1)  # rounding of the cumulative sum
+    shape_a = PERSUASION_BETA[0] + PERSUASION_BETA[1] * affinity
+    persuadable, dog = CUSTOMER_TYPES.index("persuadable"), CUSTOMER_TYPES.index("sleeping_dog")
+    strength = np.where(kind == persuadable, rng.beta(shape_a, PERSUASION_BETA[2]), rng.beta(*ANNOYANCE_BETA, len(members)))
+    uplift = np.select([kind == persuadable, kind == dog], [(1.0 - base) * strength, -base * strength], default=0.0)
+    mean_persuasion = shape_a / (shape_a + PERSUASION_BETA[2])
+    mean_annoyance = ANNOYANCE_BETA[0] / sum(ANNOYANCE_BETA)
+    expected = odds[:, persuadable] * (1.0 - base) * mean_persuasion - odds[:, dog] * base * mean_annoyance
+    return members.assign(
+        base=base, kind=kind, strength=strength, true_uplift=uplift, expected_uplift=expected, customer_type=labels(kind, CUSTOMER_TYPES)
     )
-    return members.assign(base=base, kind=kind, strength=strength, true_uplift=uplift, customer_type=labels(kind, CUSTOMER_TYPES))
 
 
 def _groups(members: pd.DataFrame, control_share: float) -> pd.DataFrame:
@@ -194,7 +220,7 @@ def _plan(members: pd.DataFrame, policy: TargetingPolicy) -> pd.DataFrame:
     treated = members["treated"].to_numpy()
     incentive = np.where(coupon & treated, np.round(COUPON_SHARE * members["avg_order"].to_numpy(), 2), 0.0)
     cost = policy.contact_costs[policy.channels[0]]
-    caused, redeem = caused_and_redeemed(members["stage"].to_numpy(), np.where(treated, 1.0, 0.0), policy)
+    caused, redeem = caused_and_redeemed(members["stage"].to_numpy(), np.where(treated, 1.0, 0.0), policy, members["tier"].to_numpy())
     margin = policy.margin_rate * members["avg_order"].to_numpy()
     window = np.where(treated, caused * margin - cost - redeem * incentive, 0.0)
     return members.assign(

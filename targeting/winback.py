@@ -3,12 +3,14 @@
 Economics on incremental response. A contact on channel c *causes* a purchase within the campaign window
 with probability u_c (the uplift), while a customer buys anyway with probability b (base conversion):
 
-    u_c     = min(1, uplift[stage] * channel_response_lift[c])                 # caused purchases
+    u_c     = min(1, uplift * channel_response_lift[c])                         # caused purchases
     redeem  = min(1, base_conversion[stage] + u_c)                            # P(redeem | contacted)
     window  = u_c * order_margin - contact_costs[c] - redeem * incentive      # checkable in the window
     profit  = window + u_c * P(churn) * retained_value                        # + the customer kept
 
-`order_margin` is the margin of the order a contact causes (margin rate x average order value);
+`uplift` is the email uplift of the customer (`email_uplift`): a per-customer model's estimate where
+the scores carry one (the `uplift` column), else the policy's stage x tier table (`tier_uplift`, falling
+back to the stage's `uplift`). `order_margin` is the margin of the order a contact causes (margin rate x average order value);
 `retained_value = net_value / max(p_alive, p_alive_floor)` is the net value of a customer who stays,
 earned when a caused purchase wins back a customer who would have churned. The incentive is paid by
 every customer who buys while holding it, including those who would have bought anyway, so it costs
@@ -103,13 +105,28 @@ def retained_value(net_value: np.ndarray, p_alive: np.ndarray, p_alive_floor: fl
     return np.asarray(net_value, dtype=float) / alive
 
 
-def caused_and_redeemed(stage: Any, lift: np.ndarray, policy: TargetingPolicy) -> tuple[np.ndarray, np.ndarray]:
+def email_uplift(stage: Any, tier: Any, policy: TargetingPolicy, uplift: np.ndarray | None = None) -> np.ndarray:
+    """Uplift of an email contact per customer: `uplift` where given and finite (a per-customer model's),
+    else the policy's stage x tier table (tier None: the stage's figure)."""
+    code = codes_of(stage, STAGES)
+    table = policy.uplift_table()
+    tier_code = np.full(code.shape, len(TIERS), dtype=np.int64) if tier is None else codes_of(tier, TIERS)
+    from_table = table[code, tier_code]
+    if uplift is None:
+        return from_table
+    given = np.asarray(uplift, dtype=float)
+    return np.where(np.isfinite(given), given, from_table)
+
+
+def caused_and_redeemed(
+    stage: Any, lift: np.ndarray, policy: TargetingPolicy, tier: Any = None, uplift: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """P(purchase caused by the contact) and P(incentive redeemed | contacted), per customer (rows) and
-    channel lift (`lift` of shape (n,) or (n, channels))."""
+    channel lift (`lift` of shape (n,) or (n, channels)); uplift as `email_uplift`."""
     code = codes_of(stage, STAGES)
     lift = np.asarray(lift, dtype=float)
     rows = (slice(None),) + (None,) * (lift.ndim - 1)
-    caused = np.minimum(lookup(code, STAGES, policy.uplift)[rows] * lift, 1.0)
+    caused = np.clip(email_uplift(code, tier, policy, uplift)[rows] * lift, -1.0, 1.0)
     redeem = np.clip(lookup(code, STAGES, policy.base_conversion)[rows] + caused, 0.0, 1.0)
     return caused, redeem
 
@@ -121,21 +138,31 @@ def channel_profits(
     stage: Any,
     incentive: np.ndarray,
     policy: TargetingPolicy,
+    tier: Any = None,
+    uplift: np.ndarray | None = None,
 ) -> np.ndarray:
     """Expected incremental profit per customer (rows) and channel (columns, in `policy.channels` order)."""
     channels = policy.channels
     lift = np.array([policy.channel_response_lift.get(c, 1.0) for c in channels], dtype=float)
     cost = np.array([policy.contact_costs[c] for c in channels], dtype=float)
     incentive = np.asarray(incentive, dtype=float)
-    caused, redeem = caused_and_redeemed(stage, np.broadcast_to(lift, (incentive.size, lift.size)), policy)
+    caused, redeem = caused_and_redeemed(stage, np.broadcast_to(lift, (incentive.size, lift.size)), policy, tier, uplift)
     kept = np.clip(np.asarray(churn_probability, dtype=float), 0.0, 1.0) * np.asarray(retained, dtype=float)
     gain = np.asarray(order_margin, dtype=float) + kept
     return caused * gain[:, None] - cost[None, :] - redeem * incentive[:, None]
 
 
-def retention_part(stage: Any, channel: Any, churn_probability: np.ndarray, retained: np.ndarray, policy: TargetingPolicy) -> np.ndarray:
+def retention_part(
+    stage: Any,
+    channel: Any,
+    churn_probability: np.ndarray,
+    retained: np.ndarray,
+    policy: TargetingPolicy,
+    tier: Any = None,
+    uplift: np.ndarray | None = None,
+) -> np.ndarray:
     """The part of the expected profit earned after the window: u_c * P(churn) * retained value."""
-    caused, _ = caused_and_redeemed(stage, _channel_lift(channel, policy), policy)
+    caused, _ = caused_and_redeemed(stage, _channel_lift(channel, policy), policy, tier, uplift)
     return caused * np.clip(np.asarray(churn_probability, dtype=float), 0.0, 1.0) * np.asarray(retained, dtype=float)
 
 
@@ -164,9 +191,11 @@ def _channel_lift(channel: Any, policy: TargetingPolicy) -> np.ndarray:
     return np.where(code == len(vocabulary) - 1, 0.0, lookup(code, vocabulary, policy.channel_response_lift, 1.0))
 
 
-def contact_spend(stage: Any, channel: Any, incentive: np.ndarray, policy: TargetingPolicy) -> np.ndarray:
+def contact_spend(
+    stage: Any, channel: Any, incentive: np.ndarray, policy: TargetingPolicy, tier: Any = None, uplift: np.ndarray | None = None
+) -> np.ndarray:
     """Expected money spent on a contact: contact cost + P(redeem | contacted) * incentive (0 with no channel)."""
     code, vocabulary = _channel_codes(channel, policy)
-    _, redeem = caused_and_redeemed(stage, _channel_lift(channel, policy), policy)
+    _, redeem = caused_and_redeemed(stage, _channel_lift(channel, policy), policy, tier, uplift)
     spend = lookup(code, vocabulary, policy.contact_costs) + redeem * np.asarray(incentive, dtype=float)
     return np.where(code == len(vocabulary) - 1, 0.0, spend)

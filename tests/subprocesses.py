@@ -21,3 +21,13 @@ def wait_until_up(url: str, process: subprocess.Popen, log_path: Path, what: str
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"{what} did not start:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.5)
+
+
+def stop(process: subprocess.Popen, timeout: float = 20) -> None:
+    """Terminate a server started by a test, killing it if it does not exit within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

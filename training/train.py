@@ -46,6 +46,7 @@ from training.registry import (
     set_alias,
 )
 from training.split import OutOfTimePlan, plan_out_of_time, restrict_to
+from training.uplift_model import UpliftChoice
 
 logger = logging.getLogger(__name__)
 
@@ -215,10 +216,13 @@ def train(
     registered_model_name: str | None = None,
     config: TrainingConfig | None = None,
     policy: TargetingPolicy | None = None,
+    uplift_choice: UpliftChoice | None = None,
 ) -> TrainResult:
     """Train, evaluate out of time, track in MLflow, register and gate a Patron model.
 
-    Values not given come from `settings` (default: `patron.settings.get_settings()`).
+    Values not given come from `settings` (default: `patron.settings.get_settings()`). `uplift_choice`
+    (from `training.campaign_learning.learn_uplift`) puts its per-customer uplift model, when chosen, in
+    the production scorer and its held-out comparison in the run.
     """
     import mlflow
 
@@ -270,6 +274,9 @@ def train(
             cache.transactions,
             plan.data_end,
         )
+        if uplift_choice is not None:
+            scorer.uplift_model = uplift_choice.model
+            scorer.metadata["uplift_learner"] = uplift_choice.summary()
         params: dict[str, Any] = {
             **config.to_params(),
             **_btyd_params(scorer),
@@ -299,7 +306,7 @@ def train(
         mlflow.log_dict(fingerprint, "data_fingerprint.json")
         mlflow.log_dict(package_versions(), "package_versions.json")
         mlflow.log_dict({"churn_features": scorer.churn_features}, "churn_features.json")
-        log_uplift(policy)  # which uplift figures are measured on past campaigns (patron train --campaigns)
+        log_uplift(policy, uplift_choice)  # which uplift figures are measured on past campaigns (patron train --campaigns)
         _log_plots(evaluation_parts, components, holdout)
         with tempfile.TemporaryDirectory() as tmp:
             evaluation_dir = evaluation_scorer.save(Path(tmp) / EVALUATION_SCORER_PATH)

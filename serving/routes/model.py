@@ -42,6 +42,15 @@ def current_alias(model: LoadedModel, store: ModelStore) -> str | None:
     return alias if points_at is not None and str(points_at) == model.version else None
 
 
+def uplift_info(model: LoadedModel) -> dict[str, dict[str, Any]]:
+    """Uplift per stage and tier with its source, and which learner the planner uses (`learner`)."""
+    policy = getattr(model.scorer, "policy", None)
+    if policy is None:
+        return {}
+    learner = model.metadata.get("uplift_learner") or {"chosen": "segment_table", "reason": "no per-customer model trained"}
+    return {**policy.uplift_sources(), "learner": dict(learner)}
+
+
 def model_info(model: LoadedModel, alias: str | None) -> ModelInfo:
     """The description of a loaded model that /v1/model returns."""
     metadata = model.metadata
@@ -54,7 +63,7 @@ def model_info(model: LoadedModel, alias: str | None) -> ModelInfo:
         trained_at=str(trained_at) if trained_at is not None else None,
         data_fingerprint=metadata.get("data_fingerprint"),
         metrics=_headline_metrics(metadata),
-        uplift=policy.uplift_sources() if (policy := getattr(model.scorer, "policy", None)) is not None else {},
+        uplift=uplift_info(model),
         loaded_at=model.loaded_at,
     )
 

@@ -29,5 +29,10 @@ def test_bad_control_share_is_422_naming_the_field(client):
 
 def test_model_info_shows_the_uplift_and_its_source(client):
     uplift = client.get("/v1/model").json()["uplift"]
+    learner = uplift.pop("learner")
     assert set(uplift) == {"new", "active", "sleeping", "at_risk", "lost"}
     assert all(entry["source"] in ("measured", "default") for entry in uplift.values())
+    assert all(set(entry["tiers"]) == {"diamond", "gold", "silver", "regular"} for entry in uplift.values())
+    # a model trained without campaigns: the table's defaults, no per-customer model
+    assert learner["chosen"] == "segment_table"
+    assert all(t["uplift"] == entry["uplift"] for entry in uplift.values() for t in entry["tiers"].values())

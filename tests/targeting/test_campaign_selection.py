@@ -174,3 +174,16 @@ def test_empty_decisions(scores):
     assert result.selected.empty
     assert result.excluded["customers"].sum() == 0
     assert isinstance(result.summary, pd.DataFrame)
+
+
+def test_a_customers_own_uplift_prices_its_contact(scores):
+    policy = TargetingPolicy()
+    decisions = decide(scores, policy)
+    own = decisions.assign(uplift=decisions["uplift"] + 0.3)  # e.g. a per-customer model's figures
+    base, lifted = (select_campaign(d, 1e9, policy, control_share=0.0).selected.set_index("customer_id") for d in (decisions, own))
+    both = base.index.intersection(lifted.index)
+    paid = base.loc[both, "incentive"] > 0
+    assert paid.any()
+    # everyone holding an incentive redeems it more often when the contact causes more purchases
+    assert (lifted.loc[both, "spend"][paid] > base.loc[both, "spend"][paid]).all()
+    assert np.allclose(lifted.loc[both, "spend"][~paid], base.loc[both, "spend"][~paid])

@@ -12,6 +12,7 @@ from targeting.winback import (
     best_channel,
     channel_profits,
     contact_spend,
+    email_uplift,
     retained_value,
     retention_part,
     size_incentives,
@@ -145,3 +146,27 @@ def test_names_and_codes_give_the_same_answers():
     assert action_codes(stages, tiers).tolist() == action_codes(stage_codes, tier_codes).tolist()
     aov = np.full(4, 80.0)
     np.testing.assert_array_equal(_incentives(stages, tiers, aov), _incentives(stage_codes, tier_codes, aov))
+
+
+def test_email_uplift_takes_the_tier_then_the_stage_then_a_customers_own():
+    policy = TargetingPolicy(uplift={"active": 0.02}, tier_uplift={"active:diamond": 0.05})
+    stage = np.array(["active", "active", "lost", "unknown"], dtype=object)
+    tier = np.array(["diamond", "regular", "diamond", "gold"], dtype=object)
+    assert email_uplift(stage, tier, policy).tolist() == pytest.approx([0.05, 0.02, policy.uplift["lost"], 0.0])
+    assert email_uplift(stage, None, policy).tolist() == pytest.approx([0.02, 0.02, policy.uplift["lost"], 0.0])
+    own = np.array([0.3, np.nan, -0.1, 0.2])
+    assert email_uplift(stage, tier, policy, own).tolist() == pytest.approx([0.3, 0.02, -0.1, 0.2])
+
+
+def test_a_measured_tier_changes_its_customers_profit_only():
+    policy = TargetingPolicy(tier_uplift={"active:diamond": 0.2})
+    stage = np.array(["active", "active"], dtype=object)
+    tier = np.array(["diamond", "gold"], dtype=object)
+    profits = channel_profits(np.zeros(2), np.zeros(2), np.full(2, 10.0), stage, np.zeros(2), policy, tier=tier)
+    assert profits[0, 0] == pytest.approx(0.2 * 10 - policy.contact_costs["email"])
+    assert profits[1, 0] == pytest.approx(policy.uplift["active"] * 10 - policy.contact_costs["email"])
+
+
+def test_tier_uplift_keys_are_checked():
+    with pytest.raises(ValueError, match="stage:tier"):
+        TargetingPolicy(tier_uplift={"active-diamond": 0.1})
