@@ -231,6 +231,18 @@ def test_no_keys_means_open(client):
     assert client.get("/v1/model").status_code == 200
 
 
+def test_only_the_documentation_pages_carry_the_no_off_machine_policy(client):
+    from serving.docs_policy import DOCS_POLICY
+
+    for page in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        answer = client.get(page)
+        assert answer.status_code == 200 and answer.headers["content-security-policy"] == DOCS_POLICY
+    assert "default-src 'self'" in DOCS_POLICY and "https:" not in DOCS_POLICY
+    for path in ("/openapi.json", "/healthz", "/v1/model", "/metrics"):
+        answer = client.get(path)
+        assert answer.status_code == 200 and "content-security-policy" not in answer.headers
+
+
 # --- model, readiness, metrics ---------------------------------------------------------------
 
 
