@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import psutil
 
@@ -88,6 +89,18 @@ async def open_loop(url: str, body: bytes, rate: float, seconds: float) -> dict[
         "max": float(ms.max()) if ms.size else float("nan"),
         "achieved_rps": ms.size / wall,
     }
+
+
+def wait_for_workers(metrics_url: str, workers: int, timeout: float = 600) -> None:
+    """Wait until `/metrics` lists a served model for every worker (one `pid` per worker with several)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = httpx.get(metrics_url, timeout=10).text
+        served = [line for line in text.splitlines() if line.startswith("patron_model_info{") and line.endswith(" 1.0")]
+        if workers == 1 or len({line.split('pid="')[1].split('"')[0] for line in served if 'pid="' in line}) == workers:
+            return
+        time.sleep(0.5)
+    sys.exit(f"not every one of the {workers} workers loaded the model within {timeout:.0f} s")
 
 
 def server_rss_mb(pid: int) -> float:
@@ -167,7 +180,7 @@ def main() -> None:
             env, f"http://127.0.0.1:{port}/readyz", folder / f"patron_{workers}.log", timeout=600,
         )
         try:
-            time.sleep(2.0 * workers)  # every worker loads the model; /readyz answered for the first
+            wait_for_workers(f"http://127.0.0.1:{port}/metrics", workers)  # /readyz answered for one of them
             for rate in options.rates:
                 result = measure(server.pid, f"http://127.0.0.1:{port}/v1/score", body_path, rate, options.seconds)
                 rows.append((workers, rate, result))

@@ -353,12 +353,16 @@ def serve_command(
     with user_errors():
         import uvicorn
 
+        from serving.metrics import shared_metrics_dir
+
+        n_workers = workers or get_settings().workers
         # uvicorn kills a worker that does not answer its supervisor's ping within 5 s; a worker busy
         # importing libraries and loading the model on a loaded machine can take longer.
-        uvicorn.run(
-            "serving.app:app", host=host, port=port, workers=workers or get_settings().workers,
-            log_level=log_level, timeout_worker_healthcheck=60,
-        )
+        with shared_metrics_dir(n_workers):
+            uvicorn.run(
+                "serving.app:app", host=host, port=port, workers=n_workers,
+                log_level=log_level, timeout_worker_healthcheck=60,
+            )
 
 
 @app.command("campaign")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -15,9 +16,10 @@ from starlette.types import Scope
 from patron.settings import Settings, get_settings
 from serving.auth import ApiKeyMiddleware
 from serving.deps import resolve_settings
+from serving.docs_policy import DocsPolicyMiddleware
 from serving.errors import install_error_handlers
 from serving.limits import BodySizeLimitMiddleware
-from serving.metrics import MetricsMiddleware, ServingMetrics
+from serving.metrics import MULTIPROC_DIR_ENV, MetricsMiddleware, ServingMetrics
 from serving.micro_batch import ScoreBatcher
 from serving.model_store import (
     ModelStore,
@@ -99,6 +101,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
         await batcher.stop()
+        app.state.metrics.close()
         gc.unfreeze()
 
 
@@ -122,14 +125,15 @@ def create_app(
     `scorer_loader(uri)` replaces loading from the MLflow registry.
     """
     # FastAPIOffline serves Swagger UI and ReDoc from its installed package, not a CDN: /docs works
-    # on servers without internet access.
+    # on servers without internet access; DocsPolicyMiddleware stops what the bundles still fetch.
     app = FastAPIOffline(title="Patron", version=_package_version(), description=DESCRIPTION, lifespan=lifespan)
     if settings is not None:
         app.dependency_overrides[get_settings] = lambda: settings
     app.state.scorer_loader = scorer_loader
     app.state.version_resolver = version_resolver
     app.state.model_store = None
-    app.state.metrics = ServingMetrics()
+    # `patron serve --workers N` gives its workers one metrics folder (serving.metrics.shared_metrics_dir).
+    app.state.metrics = ServingMetrics(multiprocess_dir=os.environ.get(MULTIPROC_DIR_ENV) or None)
     app.state.scores_file = ScoresFile()
     app.state.batcher = ScoreBatcher(on_pass=app.state.metrics.observe_pass)
     for router in (score.router, customers.router, campaign.router, model.router, admin.router, health.router):
@@ -146,6 +150,7 @@ def create_app(
 
     # Added last = outermost: metrics see every answer, including the key check's 401s and the body
     # limit's 413s; the key is checked before the body is read.
+    app.add_middleware(DocsPolicyMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(ApiKeyMiddleware, api_keys=api_keys)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

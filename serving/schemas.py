@@ -115,7 +115,9 @@ class ScoreRequest(BaseModel):
 class CustomerScore(BaseModel):
     """One row of the scores table: the batch file's row, field for field."""
 
-    model_config = ConfigDict(extra="allow", protected_namespaces=())
+    # Scores are finite (core/scores.py); posted to /v1/campaign, a NaN or Infinity literal (which
+    # Python's JSON parser accepts) is refused naming the field instead of quietly dropping the row.
+    model_config = ConfigDict(extra="allow", protected_namespaces=(), allow_inf_nan=False)
 
     customer_id: str
     as_of: dt.date

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request, Response, Security
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from serving.auth import key_matches
 from serving.deps import MetricsDep, SettingsDep, api_key_header
@@ -63,5 +63,8 @@ async def readyz(
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."}},
 )
 def metrics(metrics: MetricsDep) -> Response:
-    """Request counts, latency histograms and the served model version, in Prometheus' text format."""
-    return Response(content=generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    """Request counts, latency histograms and the served model version, in Prometheus' text format.
+
+    With several workers, whichever answers sums every worker's counts and lists each one's model.
+    """
+    return Response(content=metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -76,6 +76,17 @@ def test_malformed_fields_answer_422_naming_the_path(client, body, loc):
     assert loc in error_locs(response)
 
 
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_amount_answers_422_naming_it_and_echoing_the_literal(client, literal):
+    """Python's JSON parser accepts NaN and Infinity; the 422 must still be JSON (it was a 500)."""
+    raw = '{"as_of": "2011-12-09", "customers": [{"customer_id": "a", "transactions": '
+    raw += '[{"timestamp": "2011-01-01", "amount": ' + literal + "}]}]}"
+    answer = client.post("/v1/score", content=raw, headers={"content-type": "application/json"})
+    assert answer.status_code == 422
+    [error] = answer.json()["detail"]
+    assert error["loc"] == ["body", "customers", 0, "transactions", 0, "amount"] and error["input"] == literal
+
+
 def test_invalid_json_answers_422(client):
     response = client.post("/v1/score", content=b'{"as_of": ', headers={"content-type": "application/json"})
     assert response.status_code == 422
@@ -231,6 +242,18 @@ def test_no_keys_means_open(client):
     assert client.get("/v1/model").status_code == 200
 
 
+def test_only_the_documentation_pages_carry_the_no_off_machine_policy(client):
+    from serving.docs_policy import DOCS_POLICY
+
+    for page in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        answer = client.get(page)
+        assert answer.status_code == 200 and answer.headers["content-security-policy"] == DOCS_POLICY
+    assert "default-src 'self'" in DOCS_POLICY and "https:" not in DOCS_POLICY
+    for path in ("/openapi.json", "/healthz", "/v1/model", "/metrics"):
+        answer = client.get(path)
+        assert answer.status_code == 200 and "content-security-policy" not in answer.headers
+
+
 # --- model, readiness, metrics ---------------------------------------------------------------
 
 
@@ -327,6 +350,23 @@ def test_campaign_from_score_rows_equals_campaign_from_ids(client, batch_scores)
     by_rows = client.post("/v1/campaign", json={"budget": 3.0, "scores": rows}).json()
     by_ids = client.post("/v1/campaign", json={"budget": 3.0, "customer_ids": ids[:50]}).json()
     assert by_rows == by_ids
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_campaign_refuses_non_finite_score_rows_naming_the_field(client, batch_scores, literal):
+    row = pd.read_parquet(batch_scores).iloc[:1]
+    text = row.to_json(orient="records", date_format="iso")[1:-1]
+    record = json.loads(text)
+    record["as_of"] = str(record["as_of"])[:10]
+    for name in ("expected_next_order_date", "recommended_contact_date"):
+        record[name] = None if record[name] is None else str(record[name])[:10]
+    record["clv"] = "__X__"
+    raw = json.dumps({"budget": 100, "scores": [record]}).replace('"__X__"', literal)
+    answer = client.post("/v1/campaign", content=raw, headers={"content-type": "application/json"})
+    assert answer.status_code == 422, answer.text[:300]
+    assert ["body", "scores", 0, "clv"] in [error["loc"] for error in answer.json()["detail"]]
+    record["clv"] = 1.0
+    assert client.post("/v1/campaign", json={"budget": 100, "scores": [record]}).status_code == 200
 
 
 def test_campaign_with_unknown_ids_is_404(client):
