@@ -10,8 +10,6 @@ from scipy.special import logit
 # the scorer's behavioural test, run here on the logistic and blend scorers (this module's fixtures)
 from test_scorer import test_a_more_recent_purchase_never_raises_the_churn_probability  # noqa: F401
 
-from features import build_features
-from features.synthetic import generate_transactions
 from models.blend_churn import RFM_INPUTS, BlendChurnModel, mid_cdf_knots
 from models.churn import _choose_calibration
 from models.linear_churn import LogisticChurnModel
@@ -21,14 +19,6 @@ from training.fit import TrainingConfig, fit_scorer
 AS_OF = "2023-12-31"
 
 
-@pytest.fixture(scope="module")
-def synthetic() -> pd.DataFrame:
-    return generate_transactions(2000, seed=11).transactions
-
-
-@pytest.fixture(scope="module")
-def features(synthetic: pd.DataFrame) -> pd.DataFrame:
-    return build_features(synthetic, AS_OF)
 
 
 @pytest.fixture(scope="module", params=["logistic", "blend"])

@@ -6,8 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import build_features
-from features.synthetic import generate_transactions
 from models.scorer import PatronScorer
 from models.value import spend_rate
 from patron.settings import Settings
@@ -18,14 +16,6 @@ AS_OF = "2023-12-31"
 CONFIG = TrainingConfig(seed=5, n_threads=1)
 
 
-@pytest.fixture(scope="module")
-def synthetic() -> pd.DataFrame:
-    return generate_transactions(2000, seed=11).transactions
-
-
-@pytest.fixture(scope="module")
-def features(synthetic: pd.DataFrame) -> pd.DataFrame:
-    return build_features(synthetic, AS_OF)
 
 
 @pytest.fixture(scope="module")
