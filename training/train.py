@@ -290,6 +290,7 @@ def train(
         for name, reason in choice.btyd_failures.items():
             params[f"btyd_{name}_failure"] = reason[:MAX_PARAM_CHARS]
         params["churn_model"] = choice.churn_level
+        params["churn_booster_level"] = choice.booster_level  # the blend's LightGBM, when the blend is chosen
         params.update({f"choice_{k}": v[:MAX_PARAM_CHARS] for k, v in choice.reasons.items()})
         params.update({f"interval_level_{k}": v for k, v in choice.interval_levels.items()})
         mlflow.log_params(params)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from training.fit import FeatureCache, TrainingConfig, fit_scorer
 from training.evaluate import VALUE_SOURCE_METRICS
+from training.fit import FeatureCache, TrainingConfig, fit_scorer
 from training.menu import CHURN_CHOICES, btyd_menu_choice, choose_on_inner_holdout, inner_as_of
 from training.split import plan_out_of_time, restrict_to
 
