@@ -144,6 +144,12 @@ class LogisticChurnModel(BaseEstimator):
             raise ModelError(f"top must be >= 1, got {top}")
         return pd.DataFrame(top_reasons(self.contributions(X), self.feature_names_, top), index=X.index)
 
+    @property
+    def feature_importances_(self) -> pd.Series:
+        """|coefficient| per feature (inputs are standardised, so comparable), largest first."""
+        self._check_fitted()
+        return pd.Series(np.abs(self.coef_), index=self.feature_names_, name="abs_coef").sort_values(ascending=False)
+
     def prepare_reasons(self) -> bool:
         """Check the model can give reasons (always exact, nothing to build)."""
         self._check_fitted()
