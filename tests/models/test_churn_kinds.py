@@ -13,6 +13,7 @@ from test_scorer import test_a_more_recent_purchase_never_raises_the_churn_proba
 from models.blend_churn import RFM_INPUTS, BlendChurnModel, mid_cdf_knots
 from models.churn import _choose_calibration
 from models.linear_churn import LogisticChurnModel
+from models.prediction import score_transactions
 from models.scorer import PatronScorer
 from training.fit import TrainingConfig, fit_scorer
 
@@ -102,3 +103,13 @@ def test_the_blend_learns_its_cdfs_and_map_on_the_rows_the_booster_held_out(synt
     assert refit.risk_cdf_ != mid_cdf_knots(risk)
     raw = refit._raw(risk[held], x[list(RFM_INPUTS)].to_numpy(dtype=float)[held])
     assert refit.calibration_map_ == _choose_calibration("auto", raw, y[held].astype(float), 5)[1]
+
+
+def test_one_customer_through_the_one_scoring_path_gets_the_batch_number(scorer, synthetic):
+    """What the API does for a request (its rows alone, the training boundaries) against the whole batch."""
+    boundaries = scorer.training_tier_boundaries()
+    batch = score_transactions(synthetic, scorer, AS_OF, tier_boundaries=boundaries).scores.set_index("customer_id")
+    for customer in synthetic["customer_id"].drop_duplicates().iloc[[0, 50, 400]]:
+        rows = synthetic[synthetic["customer_id"] == customer]
+        alone = score_transactions(rows, scorer, AS_OF, tier_boundaries=boundaries).scores.set_index("customer_id")
+        pd.testing.assert_frame_equal(alone, batch.loc[[customer]])
