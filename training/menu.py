@@ -198,7 +198,7 @@ def choose_on_inner_holdout(cache: FeatureCache, plan: OutOfTimePlan, config: Tr
     metrics.update({f"inner_{k}": v for k, v in value.items()})
     value_source = choose_value_source(value)
     metrics["inner_value_spearman"] = value[VALUE_SOURCE_METRICS[value_source]]
-    value_reason = f"better inner-holdout Spearman ({metrics['inner_value_spearman']:.4f})"
+    value_reason = f"best inner-holdout Spearman ({metrics['inner_value_spearman']:.4f})"
 
     interval_levels = calibrate_levels(
         inner["holdout_purchases"].to_numpy(dtype=float),
