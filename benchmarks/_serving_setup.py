@@ -50,8 +50,10 @@ def train_model(folder: Path, n_customers: int, seed: int) -> BenchModel:
         result = train(transactions, settings=Settings(tracking_uri=tracking_uri), experiment="bench", force_promote=True)
         scorer = result.scorer
         value_trees = scorer.value_model.booster_.num_trees() if scorer.value_model is not None else 0
+        churn = getattr(scorer.churn_model, "booster", scorer.churn_model)  # a blend's LightGBM part
+        kind = (f"{churn.booster_.num_trees()} trees of <= {churn.num_leaves} leaves" if hasattr(churn, "booster_")
+                else f"logistic on {len(churn.feature_names_)} features")
         print(f"trained on {n_customers:,} customers in {time.perf_counter() - start:.1f} s "
-              f"(churn model {scorer.churn_model.booster_.num_trees()} trees of <= "
-              f"{scorer.churn_model.num_leaves} leaves, value model {value_trees} trees)", flush=True)
+              f"(churn model {result.choice.churn_level}: {kind}, value model {value_trees} trees)", flush=True)
     as_of = pd.Timestamp(transactions["timestamp"].max()).normalize()
     return BenchModel(tracking_uri, "models:/patron@champion", transactions, as_of)

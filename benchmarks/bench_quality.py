@@ -93,8 +93,8 @@ def auc_gain_interval(y: np.ndarray, model: np.ndarray, rule: np.ndarray, n: int
 def quality(name: str, seed: int, n_bootstrap: int) -> dict[str, object]:
     """One tracked training run on a data set and its figures."""
     from patron.settings import Settings
-    from training.evaluate import BASELINES, baseline_churn_scores
-    from training.menu import BTYD_MENU, CHURN_MENU
+    from training.evaluate import BASELINES, VALUE_SOURCE_METRICS, baseline_churn_scores
+    from training.menu import BTYD_MENU, CHURN_CHOICES
     from training.train import train
 
     transactions = load(name)
@@ -116,8 +116,8 @@ def quality(name: str, seed: int, n_bootstrap: int) -> dict[str, object]:
             "btyd_model": result.btyd_model,
             "churn_model": result.choice.churn_level,
             "value_source": result.value_source,
-            "inner_churn_auc": {level: m.get(f"inner_churn_{level}_auc") for level in CHURN_MENU},
-            "inner_value_spearman": {"clv": m.get("inner_clv_spearman"), "regressor": m.get("inner_regressor_clv_spearman")},
+            "inner_churn_auc": {name: m.get(f"inner_churn_{name}_auc") for name in CHURN_CHOICES},
+            "inner_value_spearman": {s: m.get(f"inner_{name}") for s, name in VALUE_SOURCE_METRICS.items()},
             "inner_btyd_purchase_mae": {b: m.get(f"btyd_{b}_purchase_mae") for b in BTYD_MENU},
             "churn_auc": m["churn_auc"],
             "best_rule": best_rule,
@@ -125,6 +125,7 @@ def quality(name: str, seed: int, n_bootstrap: int) -> dict[str, object]:
             "value_spearman": m["value_spearman"],
             "clv_spearman": m["clv_spearman"],
             "regressor_spearman": m.get("regressor_clv_spearman"),
+            "spend_rate_spearman": m.get("spend_rate_clv_spearman"),
             "coverage": {k: m[k] for k in sorted(m) if k.startswith("interval_coverage_")},
             "interval_levels": result.choice.interval_levels,
         }
@@ -133,17 +134,38 @@ def quality(name: str, seed: int, n_bootstrap: int) -> dict[str, object]:
             from training.fit import FeatureCache
 
             holdout = FeatureCache(transactions, result.plan.horizon_days, 1).get(result.plan.holdout_as_of)
-            components = _evaluation_components(result, holdout, PatronScorer)
+            evaluation = _evaluation_scorer(result, PatronScorer)
+            components = evaluation.model_outputs(holdout).reindex(holdout.index)
             y = holdout["churned"].to_numpy(dtype=int)
             rule = baseline_churn_scores(holdout, components["p_alive"].to_numpy(dtype=float))[best_rule]
             model = components["churn_probability"].to_numpy(dtype=float)
             gain, low, high = auc_gain_interval(y, model, rule, n_bootstrap, seed)
             figures["gain_over_best_rule"] = [round(gain, 4), round(low, 4), round(high, 4)]
+            figures["coverage_what_if"] = _coverage_what_if(components, holdout, result, evaluation.clv_model.params_)
     return figures
 
 
-def _evaluation_components(result, holdout, scorer_class):
-    """The out-of-time scorer's outputs on the holdout, read back from the run's artifacts."""
+def _coverage_what_if(components, holdout, result, params) -> dict[str, dict[str, float]]:
+    """Holdout coverage at other interval levels than the calibrated ones: nominal, and never below nominal."""
+    from models.intervals import interval_coverage, prediction_intervals
+
+    calibrated = result.choice.interval_levels
+    nominal = {k: int(k.rsplit("_", 1)[1]) / 100 for k in calibrated}
+    rules = {"nominal": nominal, "never_below_nominal": {k: max(v, nominal[k]) for k, v in calibrated.items()}}
+    outputs = {c: components[c].to_numpy(dtype=float) for c in components.columns}
+    frequency = holdout["frequency"].to_numpy(dtype=float)
+    out = {}
+    for rule, levels in rules.items():
+        intervals = prediction_intervals(outputs, frequency, params, levels)
+        coverage = interval_coverage(
+            intervals, holdout["holdout_purchases"].to_numpy(dtype=float), holdout["holdout_net_spend"].to_numpy(dtype=float)
+        )
+        out[rule] = {k.removeprefix("interval_coverage_"): round(v, 3) for k, v in coverage.items()}
+    return out
+
+
+def _evaluation_scorer(result, scorer_class):
+    """The out-of-time scorer (fitted up to E-H), read back from the run's artifacts."""
     import mlflow
 
     from training.registry import EVALUATION_SCORER_PATH
@@ -151,7 +173,7 @@ def _evaluation_components(result, holdout, scorer_class):
     client = mlflow.MlflowClient(result.tracking_uri)
     with tempfile.TemporaryDirectory() as tmp:
         path = client.download_artifacts(result.run_id, EVALUATION_SCORER_PATH, tmp)
-        return scorer_class.load(path).model_outputs(holdout).reindex(holdout.index)
+        return scorer_class.load(path)
 
 
 def main() -> None:

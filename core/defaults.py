@@ -30,6 +30,10 @@ REGISTERED_MODEL_NAME = "patron"
 PROMOTION_TOLERANCE = 0.005
 
 TIER_SHARES = (0.10, 0.15, 0.25, 0.50)
+TIER_BASES = ("expected", "lower_bound")
+TIER_BASIS: Final = "expected"
+"""What tiers rank: the value score (`expected`) or its conservative version at the low end of the 90%
+CLV interval (`lower_bound`, `targeting.tiers.lower_bound_value`)."""
 ACTIVE_DAYS = 90
 SLEEPING_DAYS = 180
 AT_RISK_DAYS = 365

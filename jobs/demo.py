@@ -147,7 +147,7 @@ def show_campaign(campaign: CampaignResult, budget: float, echo: Echo) -> None:
     roi = campaign.expected_profit / campaign.spend if campaign.spend > 0 else np.nan
     echo(
         f"campaign: {len(campaign.treatment):,} customers contacted, {len(campaign.control):,} held back as control, spend {campaign.spend:,.2f}, "
-        f"expected incremental profit {campaign.expected_profit:,.2f} (ROI {roi:.2f})"
+        f"{campaign.expected_profit_text()} (ROI {roi:.2f})"
     )
 
 

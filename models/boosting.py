@@ -153,6 +153,11 @@ class BoostedModel(BaseEstimator):
             ) from None
         return np.sort(train), np.sort(valid)
 
+    def validation_rows(self, y: Any, groups: Any = None) -> np.ndarray:
+        """Row positions `fit` holds out (early stopping, calibration) for these labels and groups."""
+        target = np.asarray(y, dtype=float).ravel()
+        return self._split(len(target), target, None if groups is None else np.asarray(groups))[1]
+
     def _group_split(self, y: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Train / validation row positions with every group on one side only."""
         if groups.shape[0] != y.shape[0]:

@@ -24,7 +24,7 @@ from models.boosting import (
     VALIDATION_FRACTION,
     BoostedModel,
 )
-from models.churn_reasons import ContributionTables
+from models.churn_reasons import ContributionTables, top_reasons
 
 logger = logging.getLogger(__name__)
 
@@ -146,19 +146,7 @@ class ChurnModel(BoostedModel):
         self._check_fitted()
         if top < 1:
             raise ModelError(f"top must be >= 1, got {top}")
-        contrib = self.contributions(X)  # features x rows
-        k = min(top, contrib.shape[0])
-        columns = np.arange(contrib.shape[1])
-        names = np.asarray(self.feature_names_, dtype=object)
-        out: dict[str, Any] = {}
-        for i in range(top):  # top is small: a few argmax passes beat sorting every row
-            if i >= k:
-                out[f"churn_reason_{i + 1}"] = ""
-                continue
-            best = np.argmax(contrib, axis=0)  # the first of equal maxima: a stable sort's order
-            value = contrib[best, columns]
-            out[f"churn_reason_{i + 1}"] = np.where(value > 0, names[best], "")
-            contrib[best, columns] = -np.inf
+        out = top_reasons(self.contributions(X), self.feature_names_, top)  # contributions: features x rows
         return pd.DataFrame(out, index=X.index)
 
     def contributions(self, X: pd.DataFrame) -> np.ndarray:

@@ -43,6 +43,27 @@ MAX_TREE_PATTERNS = 1 << 10
 _MISSING_TYPES = {"None": 0, "Zero": 1, "NaN": 2}
 
 
+def top_reasons(contrib: np.ndarray, names: list[str], top: int) -> dict[str, np.ndarray]:
+    """`churn_reason_1..top`: per row, the names of the features with the largest positive contributions.
+
+    `contrib` is (features, rows) and is overwritten. A slot is "" when fewer features push the risk
+    up; ties go to the feature that comes first in `names`.
+    """
+    k = min(top, contrib.shape[0])
+    columns = np.arange(contrib.shape[1])
+    labels = np.asarray(names, dtype=object)
+    out: dict[str, np.ndarray] = {}
+    for i in range(top):  # top is small: a few argmax passes beat sorting every row
+        if i >= k:
+            out[f"churn_reason_{i + 1}"] = np.full(contrib.shape[1], "", dtype=object)
+            continue
+        best = np.argmax(contrib, axis=0)  # the first of equal maxima: a stable sort's order
+        value = contrib[best, columns]
+        out[f"churn_reason_{i + 1}"] = np.where(value > 0, labels[best], "")
+        contrib[best, columns] = -np.inf
+    return out
+
+
 def numerical_decisions(
     values: np.ndarray, threshold: np.ndarray, missing_type: np.ndarray, default_left: np.ndarray
 ) -> np.ndarray:

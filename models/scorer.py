@@ -19,17 +19,17 @@ from core.errors import DataError, ModelError
 from core.scores import SCORE_COLUMNS
 from features.pipeline import MAY_BE_MISSING
 from features.rfm import RFM_COLUMNS
-from models.churn import ChurnModel
+from models.churn_kinds import ChurnPredictor, load_churn_model
 from models.clv import CLVModel
 from models.intervals import prediction_intervals
 from models.next_order import marketing_columns
 from models.uplift import CustomerUpliftModel
-from models.value import ValueModel
+from models.value import SPEND_RATE_INPUTS, ValueModel, spend_rate
 from targeting.decide import OPTIONAL_COLUMNS as OPTIONAL_DECISION_INPUTS
 from targeting.decide import REQUIRED_COLUMNS as DECISION_INPUTS
 from targeting.decide import decision_columns
 from targeting.policy import TargetingPolicy
-from targeting.tiers import BoundaryKey, cut_point_boundaries
+from targeting.tiers import BoundaryKey, cut_point_boundaries, lower_bound_value
 from targeting.timing import WITHIN_REPURCHASE_CYCLE, exclude_from_promotion
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ BTYD_COLUMNS = [
     "clv",
 ]
 REASON_COLUMNS = ["churn_reason_1", "churn_reason_2", "churn_reason_3"]
-ValueSource = Literal["clv", "regressor"]
+ValueSource = Literal["clv", "regressor", "spend_rate"]
 
 
 def btyd_outputs(clv_model: CLVModel, features: pd.DataFrame, churn_horizon_days: int, clv_horizon_days: int) -> pd.DataFrame:
@@ -93,8 +93,8 @@ class PatronScorer:
     ----------
     clv_model : CLVModel
         Fitted BTYD model (purchases, P(alive), order value, CLV).
-    churn_model : ChurnModel
-        Fitted churn classifier over `churn_features`.
+    churn_model : ChurnPredictor
+        Fitted churn model over `churn_features` (LightGBM, logistic or blend: `models.churn_kinds`).
     policy : TargetingPolicy
         Targeting settings applied by `targeting.decide.decide`.
     cut_points : list of float, optional
@@ -102,8 +102,9 @@ class PatronScorer:
         them when no batch has saved its population's tier boundaries.
     value_model : ValueModel, optional
         Fitted regressor of holdout spend over `value_features`; used when `value_source="regressor"`.
-    value_source : {"clv", "regressor"}
-        Which ranking becomes `value_score` (chosen at training by holdout Spearman).
+    value_source : {"clv", "regressor", "spend_rate"}
+        Which ranking becomes `value_score` (chosen at training by inner-holdout Spearman); with the
+        policy's `tier_basis="lower_bound"` it is then taken at the low end of the CLV interval.
     churn_horizon_days, clv_horizon_days, time_unit_days : int
         Horizons of churn and CLV, and the time unit of recency and T the models were fitted in.
     churn_features, value_features : list of str
@@ -126,7 +127,7 @@ class PatronScorer:
     def __init__(
         self,
         clv_model: CLVModel,
-        churn_model: ChurnModel,
+        churn_model: ChurnPredictor,
         policy: TargetingPolicy,
         cut_points: list[float] | None = None,
         value_model: ValueModel | None = None,
@@ -165,6 +166,8 @@ class PatronScorer:
         needed = [*RFM_COLUMNS, "days_since_last", *self.churn_features]
         if self.value_source == "regressor":
             needed += self.value_features
+        elif self.value_source == "spend_rate":
+            needed += list(SPEND_RATE_INPUTS)
         if self.uplift_model is not None:
             needed += list(self.uplift_model.required_columns)
         seen: dict[str, None] = {}
@@ -249,8 +252,18 @@ class PatronScorer:
         if self.value_model is not None:
             value_x = self._input_frame(frame, values, out, self.value_features)
             out["regressor_value"] = np.nan_to_num(np.asarray(self.value_model.predict(value_x), dtype=float))
-        out["value_score"] = out["regressor_value"] if self.value_source == "regressor" else out["clv"]
+        if self.value_source == "spend_rate":
+            out["value_score"] = spend_rate(values["net_spend"], values["tenure_days"], self.churn_horizon_days)
+        else:
+            out["value_score"] = out["regressor_value"] if self.value_source == "regressor" else out["clv"]
+        if self.policy.tier_basis == "lower_bound":
+            out.update(self._intervals(out, values))
+            out["value_score"] = lower_bound_value(out["value_score"], out["clv"], out["clv_low"])
         return out, churn_x
+
+    def _intervals(self, outputs: dict[str, np.ndarray], values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The prediction-interval columns at the levels calibrated at training."""
+        return prediction_intervals(outputs, values["frequency"], self.clv_model.params_, self.metadata.get("interval_levels"))
 
     @staticmethod
     def _input_frame(
@@ -299,9 +312,8 @@ class PatronScorer:
         reasons = self.churn_model.reasons(churn_x, top=3)
         # Columns of the features come first, so a model output of the same name replaces them.
         column = {**values, **outputs}
-        column.update(
-            prediction_intervals(outputs, values["frequency"], self.clv_model.params_, self.metadata.get("interval_levels"))
-        )
+        if "clv_low" not in column:  # computed with the outputs when tiers rank by the lower bound
+            column.update(self._intervals(outputs, values))
         inputs = {name: column[name] for name in DECISION_INPUTS if name in column}
         for name in OPTIONAL_DECISION_INPUTS:
             if name in frame.columns and name not in inputs:
@@ -397,7 +409,7 @@ class PatronScorer:
                 f"{path} was written by a newer Patron (format {config['format_version']}); upgrade Patron"
             )
         clv_model = CLVModel.from_dict(json.loads((path / CLV_FILE).read_text()))
-        churn_model = ChurnModel.load(path / CHURN_DIR)
+        churn_model = load_churn_model(path / CHURN_DIR)
         value_model = ValueModel.load(path / VALUE_DIR) if config.get("has_value_model") else None
         return cls(
             clv_model=clv_model,

@@ -20,6 +20,18 @@ from models.boosting import (
     BoostedModel,
 )
 
+SPEND_RATE_INPUTS = ("net_spend", "tenure_days")
+
+
+def spend_rate(net_spend: np.ndarray, tenure_days: np.ndarray, horizon_days: int) -> np.ndarray:
+    """Past net spend per `horizon_days` of tenure (the "spend rate" value source).
+
+    Tenure is floored at the horizon: a customer seen for a week has not shown a rate, and their
+    one order would otherwise be multiplied into a large one.
+    """
+    days = np.maximum(np.asarray(tenure_days, dtype=float), float(horizon_days))
+    return np.asarray(net_spend, dtype=float) / days * float(horizon_days)
+
 
 class ValueModel(BoostedModel):
     """LightGBM regression of each customer's spend over the next horizon, on a log1p scale.

@@ -407,8 +407,8 @@ def campaign_command(
         echo()
         echo(
             f"campaign {result.campaign_id}: {len(result.treatment)} customers contacted, {len(result.control)} held back "
-            f"as control, spend {result.spend:,.2f} of {budget:,.2f}, expected incremental profit "
-            f"{result.expected_profit:,.2f} -> {planned.path} (ledger run {planned.run_id})"
+            f"as control, spend {result.spend:,.2f} of {budget:,.2f}, {result.expected_profit_text()} "
+            f"-> {planned.path} (ledger run {planned.run_id})"
         )
 
 

@@ -97,6 +97,10 @@ class Settings(BaseSettings):
         default_factory=lambda: list(defaults.TIER_SHARES),
         description="Shares of diamond, gold, silver, regular (top to bottom).",
     )
+    tier_basis: Literal["expected", "lower_bound"] = Field(
+        defaults.TIER_BASIS,
+        description="Rank tiers by the value score (expected) or by its low end of the 90% CLV interval (lower_bound).",
+    )
     active_days: int = Field(defaults.ACTIVE_DAYS, description="Active: last purchase fewer than this many days ago.")
     sleeping_days: int = Field(defaults.SLEEPING_DAYS, description="Sleeping: up to this many days since last purchase.")
     at_risk_days: int = Field(defaults.AT_RISK_DAYS, description="At risk: up to this many days; beyond is lost.")

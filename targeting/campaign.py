@@ -112,6 +112,10 @@ class CampaignResult:
         `reason, customers`: every customer not selected, counted by reason.
     budget : float
         The budget the campaign was selected under.
+    expected_profit_range : (float, float) or None
+        The treatment's expected incremental profit with every contacted customer's retained value at
+        the low and at the high end of their 90% CLV interval (`_profit_range`); None when the decisions
+        carry no CLV interval.
     """
 
     selected: pd.DataFrame
@@ -120,6 +124,7 @@ class CampaignResult:
     budget: float
     campaign_id: str = ""
     control_share: float = 0.0
+    expected_profit_range: tuple[float, float] | None = None
 
     @property
     def treatment(self) -> pd.DataFrame:
@@ -140,6 +145,14 @@ class CampaignResult:
     def expected_profit(self) -> float:
         """Total expected incremental profit of the selected contacts."""
         return float(math.fsum(self.selected["expected_profit"]))
+
+    def expected_profit_text(self) -> str:
+        """"expected incremental profit X (range L to H ...)", as the campaign summaries print it."""
+        text = f"expected incremental profit {self.expected_profit:,.2f}"
+        if self.expected_profit_range is None:
+            return text
+        low, high = self.expected_profit_range
+        return f"{text} (range {low:,.2f} to {high:,.2f} with every contacted customer's CLV at its 90% interval's low / high end)"
 
 
 def _fill(order: np.ndarray, cost: np.ndarray, budget: float) -> np.ndarray:
@@ -361,6 +374,31 @@ def _window_profit(decisions: pd.DataFrame, x: dict[str, np.ndarray], policy: Ta
     return x["profit"] - later
 
 
+INTERVAL_INPUTS = ("clv", "clv_low", "clv_high")
+
+
+def _profit_range(
+    decisions: pd.DataFrame, x: dict[str, np.ndarray], window: np.ndarray, treatment: np.ndarray
+) -> tuple[float, float] | None:
+    """Total expected profit of `treatment` with each retained value at its CLV interval's low / high end.
+
+    Only the part earned after the window (u x P(churn) x retained value) depends on the customer's
+    future value; it is scaled by clv_low / clv and clv_high / clv (retained value is net value over
+    P(alive), and net value moves with the CLV). Summing per-customer ends gives the range if every
+    contacted customer came in at the same end of their own interval: wider than an interval of the
+    total, which independent customers would narrow, and so the cautious reading for a budget decision.
+    """
+    if not all(c in decisions.columns for c in INTERVAL_INPUTS):
+        return None
+    clv, low, high = (np.nan_to_num(_floats(decisions, c, 0.0)[treatment]) for c in INTERVAL_INPUTS)
+    later = (x["profit"] - window)[treatment]
+    positive = clv > 0
+    low_ratio = np.divide(low, clv, out=np.ones(len(clv)), where=positive)
+    high_ratio = np.divide(high, clv, out=np.ones(len(clv)), where=positive)
+    profit = x["profit"][treatment]
+    return math.fsum(profit + later * (low_ratio - 1.0)), math.fsum(profit + later * (high_ratio - 1.0))
+
+
 def _choose(x: dict[str, np.ndarray], budget: float, control_share: float) -> np.ndarray:
     """Positions of the customers selected (treatment and control), in pick order.
 
@@ -488,4 +526,5 @@ def select_campaign(
         budget=budget,
         campaign_id=campaign_id,
         control_share=share,
+        expected_profit_range=_profit_range(decisions, x, window, treatment),
     )

@@ -99,6 +99,9 @@ class TargetingPolicy:
     ----------
     tier_shares : tuple of 4 floats
         Shares of diamond, gold, silver, regular (top to bottom of `value_score`), summing to 1.
+    tier_basis : "expected" | "lower_bound"
+        With `lower_bound` the scorer's `value_score` (what tiers rank) is taken at the low end of the
+        customer's 90% CLV interval (`targeting.tiers.lower_bound_value`): a conservative diamond tier.
     active_days, sleeping_days, at_risk_days : int
         Lifecycle thresholds on days since the last purchase: active `< active_days`, sleeping
         `active_days..sleeping_days`, at_risk `(sleeping_days, at_risk_days]`, lost `> at_risk_days`.
@@ -160,6 +163,7 @@ class TargetingPolicy:
     """
 
     tier_shares: tuple[float, ...] = defaults.TIER_SHARES
+    tier_basis: str = defaults.TIER_BASIS
     active_days: int = defaults.ACTIVE_DAYS
     sleeping_days: int = defaults.SLEEPING_DAYS
     at_risk_days: int = defaults.AT_RISK_DAYS
@@ -258,6 +262,8 @@ class TargetingPolicy:
         strange = sorted(set(self.tier_uplift) - cells)
         if strange:
             raise ValueError(f"tier_uplift keys must be 'stage{TIER_SEPARATOR}tier' (e.g. 'active:diamond'), got {strange[:5]}")
+        if self.tier_basis not in defaults.TIER_BASES:
+            raise ValueError(f"tier_basis must be one of {list(defaults.TIER_BASES)}, got {self.tier_basis!r}")
         if not 0 <= self.control_share < 1:
             raise ValueError(f"control_share must lie in [0, 1), got {self.control_share}")
         if not 0 < self.p_alive_floor <= 1 or not 0 < self.margin_rate <= 1:

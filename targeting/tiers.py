@@ -122,6 +122,18 @@ def assign_tiers(
     return TIER_NAMES[tier_codes(value_score, cut_points, shares, ids)]
 
 
+def lower_bound_value(value_score: np.ndarray, clv: np.ndarray, clv_low: np.ndarray) -> np.ndarray:
+    """The value score at the low end of the CLV interval: value_score x clv_low / clv (0 where clv is 0).
+
+    For the BTYD CLV source this is `clv_low` itself; for another source it scales the score by the
+    customer's own uncertainty, so a customer whose value is uncertain ranks lower (PATRON_TIER_BASIS).
+    A negative score (a regressor's) is kept: scaling it towards 0 would raise it.
+    """
+    value = np.asarray(value_score, dtype=float)
+    ratio = np.divide(clv_low, clv, out=np.zeros(len(value)), where=np.asarray(clv) > 0)
+    return np.where(value > 0, value * np.clip(ratio, 0.0, 1.0), value)
+
+
 BoundaryKey = tuple[float, str]
 """(value_score, customer_id) of the last customer above a tier boundary in `rank_order`."""
 

@@ -12,6 +12,8 @@ from scipy.stats import spearmanr
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
+from models.value import spend_rate
+
 BASELINES = ("recency", "palive", "rfm")
 CHURN_METRICS = ("churn_auc", "churn_pr_auc", "churn_brier", "churn_logloss", "churn_lift_10", "churn_ece")
 VALUE_METRICS = ("clv_spearman", "clv_gini", "clv_top10_capture", "clv_top20_capture")
@@ -194,12 +196,14 @@ def holdout_metrics(
     components: pd.DataFrame,
     holdout: pd.DataFrame,
     training_set: pd.DataFrame,
+    horizon_days: int | None = None,
 ) -> dict[str, float]:
     """Every holdout metric of a run: the churn model, its baselines, value rankings and aggregates.
 
     `components` are the out-of-time scorer's outputs on the holdout (`PatronScorer.components`),
     `holdout` the features at E-H with labels, `training_set` the stacked snapshots the churn model
-    learned from (with `p_alive`), on which the baselines' probability maps are fitted.
+    learned from (with `p_alive`), on which the baselines' probability maps are fitted; with
+    `horizon_days` the past spend rate over that horizon is measured as a value source too.
     """
     comp = components.reindex(holdout.index)
     y = holdout["churned"].to_numpy(dtype=int)
@@ -215,6 +219,9 @@ def holdout_metrics(
     metrics.update(value_metrics(spend, comp["clv"].to_numpy(dtype=float)))
     if "regressor_value" in comp:
         metrics.update(value_metrics(spend, comp["regressor_value"].to_numpy(dtype=float), prefix="regressor_"))
+    if horizon_days is not None:
+        rate = spend_rate(holdout["net_spend"].to_numpy(dtype=float), holdout["tenure_days"].to_numpy(dtype=float), horizon_days)
+        metrics.update(value_metrics(spend, rate, prefix="spend_rate_"))
     for name, score in baseline_value_scores(holdout, comp["p_alive"].to_numpy(dtype=float)).items():
         metrics.update(value_metrics(spend, score, prefix=f"baseline_{name}_"))
 
@@ -232,7 +239,16 @@ def holdout_metrics(
     return metrics
 
 
+VALUE_SOURCE_METRICS = {
+    "clv": "clv_spearman",
+    "regressor": "regressor_clv_spearman",
+    "spend_rate": "spend_rate_clv_spearman",
+}
+"""Each value source (`PatronScorer.value_source`) and the Spearman metric it is judged by."""
+VALUE_SOURCE_LABELS = {"clv": "BTYD clv", "regressor": "regressor", "spend_rate": "spend rate"}
+
+
 def choose_value_source(metrics: dict[str, float]) -> str:
-    """`regressor` when the value model ranks holdout spend better (Spearman) than BTYD CLV, else `clv`."""
-    regressor = metrics.get("regressor_clv_spearman", float("-inf"))
-    return "regressor" if regressor > metrics.get("clv_spearman", float("-inf")) else "clv"
+    """The value source whose ranking has the best Spearman with holdout spend (ties: the first listed)."""
+    scores = {source: metrics.get(name, float("-inf")) for source, name in VALUE_SOURCE_METRICS.items()}
+    return max(scores, key=lambda source: scores[source])

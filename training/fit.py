@@ -15,8 +15,11 @@ from core import defaults
 from core.errors import DataError
 from features import build_features
 from features.labels import LABEL_COLUMNS
+from models.blend_churn import BlendChurnModel
 from models.churn import ChurnModel
+from models.churn_kinds import ChurnPredictor
 from models.clv import CLVModel
+from models.linear_churn import LogisticChurnModel
 from models.next_order import shop_reference
 from models.scorer import BTYD_COLUMNS, PatronScorer, btyd_outputs
 from models.value import ValueModel
@@ -68,6 +71,7 @@ class TrainingConfig:
     seed: int = defaults.SEED
     n_threads: int = defaults.N_THREADS
     churn_params: dict[str, Any] = field(default_factory=lambda: dict(BOOSTING_PARAMS))
+    churn_family: str = "lightgbm"
     value_params: dict[str, Any] = field(default_factory=lambda: dict(BOOSTING_PARAMS))
 
     @classmethod
@@ -184,6 +188,22 @@ def churn_model(config: TrainingConfig, columns: Sequence[str], rows: int) -> Ch
     return ChurnModel(**params)
 
 
+CHURN_FAMILIES = ("lightgbm", "logistic", "blend")
+
+
+def fit_churn(config: TrainingConfig, x: pd.DataFrame, y: np.ndarray, groups: np.ndarray) -> ChurnPredictor:
+    """The run's churn model of `config.churn_family`, fitted (a blend on its own LightGBM of `churn_params`)."""
+    if config.churn_family not in CHURN_FAMILIES:
+        raise ValueError(f"churn_family must be one of {CHURN_FAMILIES}, got {config.churn_family!r}")
+    if config.churn_family == "logistic":
+        constraints = {c: CHURN_MONOTONE[c] for c in x.columns if c in CHURN_MONOTONE}
+        return LogisticChurnModel(seed=config.seed, monotone_constraints=constraints).fit(x, y)
+    booster = churn_model(config, list(x.columns), len(x)).fit(x, y, groups=groups)
+    if config.churn_family == "blend":
+        return BlendChurnModel(booster, seed=config.seed).fit(x, y, groups)
+    return booster
+
+
 def value_model(config: TrainingConfig, rows: int) -> ValueModel:
     """An unfitted value regressor with the run's seed, threads and overrides."""
     params: dict[str, Any] = {"seed": config.seed, "n_threads": lightgbm_threads(rows, config.n_threads)}
@@ -196,7 +216,7 @@ class FittedParts:
     """What `fit_parts` learns at one anchor, before the value source and tiers are chosen."""
 
     clv_model: CLVModel
-    churn_model: ChurnModel
+    churn_model: ChurnPredictor
     value_model: ValueModel
     columns: list[str]
     training_set: pd.DataFrame
@@ -223,7 +243,7 @@ def fit_parts(
     # early stopping and calibration must keep each customer on one side. With a plain random split,
     # early stopping never triggered and CDNOW's holdout AUC fell from 0.838 to 0.790.
     groups = training["customer_id"].to_numpy()
-    churn = churn_model(config, columns, len(x)).fit(x, training["churned"].to_numpy(dtype=int), groups=groups)
+    churn = fit_churn(config, x, training["churned"].to_numpy(dtype=int), groups)
     value = value_model(config, len(x)).fit(x, training["holdout_net_spend"].to_numpy(dtype=float), groups=groups)
     logger.info(
         "fitted at %s: BTYD %s, churn and value models on %d rows from %d snapshots",

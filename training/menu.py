@@ -5,8 +5,11 @@ With data ending at E and churn horizon H, the reported holdout is features at E
 (E-2H, E-H], with models fitted on data up to E-2H only. There:
 
 - the BTYD model of `BTYD_MENU` with the lowest purchase MAE (near-ties: better churn AUC);
-- the churn model's regularisation level of `CHURN_MENU` with the best ROC-AUC;
-- the value score's source (BTYD CLV or the spend regressor) with the better Spearman;
+- the churn model with the best ROC-AUC among `CHURN_CHOICES`: LightGBM at the regularisation levels of
+  `CHURN_MENU`, a regularised logistic regression on monotone transforms of RFM and rhythm features
+  (`models.linear_churn`), and the calibrated blend of the best LightGBM level's risk with the RFM score
+  (`models.blend_churn`; it reuses that level's fit, so it costs no extra tree fit);
+- the value score's source (BTYD CLV, the spend regressor or the past spend rate) with the best Spearman;
 - the central levels of the prediction intervals (`models.intervals.calibrate_levels`).
 
 `btyd_model="auto"` means exactly this: the BTYD menu's best inner-holdout fit.
@@ -21,17 +24,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.blend_churn import BlendChurnModel
+from models.churn import ChurnModel
 from models.clv import MENU as BTYD_MENU
 from models.clv import CLVModel
 from models.intervals import calibrate_levels
 from models.scorer import btyd_outputs
-from training.evaluate import btyd_metrics, choose_value_source, churn_metrics, value_metrics
+from models.value import spend_rate
+from training.evaluate import (
+    VALUE_SOURCE_METRICS,
+    btyd_metrics,
+    choose_value_source,
+    churn_metrics,
+    value_metrics,
+)
 from training.fit import (
     BOOSTING_PARAMS,
     FeatureCache,
     TrainingConfig,
     churn_model,
     clv_model,
+    fit_churn,
     fit_parts,
 )
 from training.split import OutOfTimePlan, snapshot_dates
@@ -46,6 +59,8 @@ CHURN_MENU: dict[str, dict[str, Any]] = {
     "lightgbm_default": dict(BOOSTING_PARAMS),
     "lightgbm_strong": {**BOOSTING_PARAMS, "num_leaves": 4, "min_child_samples": 800, "reg_lambda": 50.0},
 }
+CHURN_CHOICES = (*CHURN_MENU, "logistic", "blend")
+"""Every churn model the inner holdout compares (`inner_churn_<name>_auc`)."""
 
 
 @dataclass
@@ -59,12 +74,16 @@ class InnerChoice:
     metrics: dict[str, float]
     btyd_failures: dict[str, str] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
+    booster_level: str = "lightgbm_default"
+    """The best LightGBM level: the blend's booster when the blend is chosen."""
 
     def config_for(self, config: TrainingConfig) -> TrainingConfig:
-        """The run's config with the chosen churn level (unless the caller fixed `churn_params`)."""
-        if config.churn_params != BOOSTING_PARAMS:
+        """The run's config with the chosen churn model (unless the caller fixed `churn_params` or the family)."""
+        if config.churn_params != BOOSTING_PARAMS or config.churn_family != "lightgbm":
             return config
-        return replace(config, churn_params=dict(CHURN_MENU[self.churn_level]))
+        if self.churn_level in CHURN_MENU:
+            return replace(config, churn_params=dict(CHURN_MENU[self.churn_level]))
+        return replace(config, churn_family=self.churn_level, churn_params=dict(CHURN_MENU[self.booster_level]))
 
 
 def inner_as_of(plan: OutOfTimePlan) -> pd.Timestamp:
@@ -144,27 +163,42 @@ def choose_on_inner_holdout(cache: FeatureCache, plan: OutOfTimePlan, config: Tr
     inner_x = inner_x[parts.columns].astype(float)
     inner_y = inner["churned"].to_numpy(dtype=int)
 
-    fixed_churn = config.churn_params != BOOSTING_PARAMS
+    fixed_churn = config.churn_params != BOOSTING_PARAMS or config.churn_family != "lightgbm"
+    boosters: dict[str, ChurnModel] = {}
     for level, params in CHURN_MENU.items():
         if fixed_churn and level != "lightgbm_default":
             continue
         model = parts.churn_model if level == "lightgbm_default" else None
-        if model is None:
+        if not isinstance(model, ChurnModel):
             model = churn_model(replace(config, churn_params=dict(params)), parts.columns, len(x)).fit(x, y, groups=groups)
+        boosters[level] = model
         metrics[f"inner_churn_{level}_auc"] = churn_metrics(inner_y, model.predict_proba(inner_x))["churn_auc"]
-    levels = [level for level in CHURN_MENU if f"inner_churn_{level}_auc" in metrics]
-    churn_level = max(levels, key=lambda level: metrics[f"inner_churn_{level}_auc"])
+    booster_level = max(boosters, key=lambda level: metrics[f"inner_churn_{level}_auc"])
+    if not fixed_churn:
+        others = {
+            "logistic": fit_churn(replace(config, churn_family="logistic"), x, y, groups),
+            "blend": BlendChurnModel(boosters[booster_level], seed=config.seed).fit(x, y, groups),
+        }
+        for name, other in others.items():
+            metrics[f"inner_churn_{name}_auc"] = churn_metrics(inner_y, other.predict_proba(inner_x))["churn_auc"]
+    choices = [name for name in CHURN_CHOICES if f"inner_churn_{name}_auc" in metrics]
+    churn_level = max(choices, key=lambda name: metrics[f"inner_churn_{name}_auc"])
     churn_reason = (
-        "fixed by churn_params" if fixed_churn else f"best inner-holdout AUC ({metrics[f'inner_churn_{churn_level}_auc']:.4f})"
+        "fixed by churn_params or churn_family"
+        if fixed_churn
+        else f"best inner-holdout AUC ({metrics[f'inner_churn_{churn_level}_auc']:.4f})"
+        + (f" on {booster_level}" if churn_level == "blend" else "")
     )
 
     spend = inner["holdout_net_spend"].to_numpy(dtype=float)
     value = {**value_metrics(spend, btyd_inner["clv"].to_numpy(dtype=float))}
     value.update(value_metrics(spend, parts.value_model.predict(inner_x), prefix="regressor_"))
+    rate = spend_rate(inner["net_spend"].to_numpy(dtype=float), inner["tenure_days"].to_numpy(dtype=float), plan.horizon_days)
+    value.update(value_metrics(spend, rate, prefix="spend_rate_"))
     metrics.update({f"inner_{k}": v for k, v in value.items()})
     value_source = choose_value_source(value)
-    metrics["inner_value_spearman"] = value["regressor_clv_spearman" if value_source == "regressor" else "clv_spearman"]
-    value_reason = f"better inner-holdout Spearman ({metrics['inner_value_spearman']:.4f})"
+    metrics["inner_value_spearman"] = value[VALUE_SOURCE_METRICS[value_source]]
+    value_reason = f"best inner-holdout Spearman ({metrics['inner_value_spearman']:.4f})"
 
     interval_levels = calibrate_levels(
         inner["holdout_purchases"].to_numpy(dtype=float),
@@ -177,5 +211,5 @@ def choose_on_inner_holdout(cache: FeatureCache, plan: OutOfTimePlan, config: Tr
     )
     reasons = {"btyd_model": btyd_reason, "churn_model": churn_reason, "value_source": value_reason}
     logger.info("inner holdout at %s chose %s, %s, %s", anchor.date(), btyd, churn_level, value_source)
-    return InnerChoice(btyd, churn_level, value_source, interval_levels, metrics, failures, reasons)
+    return InnerChoice(btyd, churn_level, value_source, interval_levels, metrics, failures, reasons, booster_level)
 

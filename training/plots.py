@@ -118,7 +118,7 @@ def feature_importance(importance: pd.Series, top: int = 20) -> Figure:
     data = importance.sort_values(ascending=False).head(top)[::-1]
     fig, ax = _axes((6.4, max(2.5, 0.28 * len(data) + 1)))
     ax.barh(data.index.astype(str), data.to_numpy(dtype=float))
-    ax.set_xlabel("importance (total gain)")
+    ax.set_xlabel("importance (|coefficient| of a standardised input)" if importance.name == "abs_coef" else "importance (total gain)")
     ax.set_title("Churn model feature importance")
     fig.tight_layout()
     return fig

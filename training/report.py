@@ -5,8 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from models.intervals import INTERVAL_QUANTITIES, coverage_metric_name
-from training.evaluate import BASELINES, CHURN_METRICS, VALUE_METRICS
-from training.menu import BTYD_MENU, CHURN_MENU, inner_as_of
+from training.evaluate import (
+    BASELINES,
+    CHURN_METRICS,
+    VALUE_METRICS,
+    VALUE_SOURCE_LABELS,
+    VALUE_SOURCE_METRICS,
+)
+from training.menu import BTYD_MENU, CHURN_CHOICES, inner_as_of
 
 _BASELINE_LABELS = {"recency": "recency", "palive": "1-P(alive)", "rfm": "RFM score", "spend": "past spend"}
 
@@ -41,13 +47,13 @@ def format_report(result: Any) -> str:
     rows = [[name, _cell(m.get(name)), *(_cell(m.get(f"baseline_{b}_{name}")) for b in BASELINES)] for name in CHURN_METRICS]
     out += _table(header, rows)
     out += ["", "value ranking vs holdout spend"]
-    sources = [("BTYD clv", ""), ("regressor", "regressor_")] + [
+    sources = [(VALUE_SOURCE_LABELS[s], VALUE_SOURCE_METRICS[s].removesuffix("clv_spearman")) for s in VALUE_SOURCE_METRICS] + [
         (_BASELINE_LABELS[b], f"baseline_{b}_") for b in (*BASELINES, "spend")
     ]
     header = ["metric", *(label for label, _ in sources)]
     rows = [[name, *(_cell(m.get(f"{prefix}{name}")) for _, prefix in sources)] for name in VALUE_METRICS]
     out += _table(header, rows)
-    out.append(f"value_score from: {result.value_source}")
+    out.append(f"value_score from: {VALUE_SOURCE_LABELS.get(result.value_source, result.value_source)}")
     out += ["", "prediction intervals: share of holdout customers inside (nominal 80% / 90%)"]
     out += _table(
         ["quantity", "80%", "90%"],
@@ -58,8 +64,13 @@ def format_report(result: Any) -> str:
     )
     out += ["", f"choices on the inner holdout (features at {inner_as_of(plan).date()}, labels to {plan.holdout_as_of.date()}]"]
     choice = result.choice
-    rows = [[level + (" *" if level == choice.churn_level else ""), _cell(m.get(f"inner_churn_{level}_auc"))] for level in CHURN_MENU]
+    rows = [[name + (" *" if name == choice.churn_level else ""), _cell(m.get(f"inner_churn_{name}_auc"))] for name in CHURN_CHOICES]
     out += _table(["churn model", "inner AUC"], rows)
+    rows = [
+        [VALUE_SOURCE_LABELS[s] + (" *" if s == result.value_source else ""), _cell(m.get(f"inner_{VALUE_SOURCE_METRICS[s]}"))]
+        for s in VALUE_SOURCE_METRICS
+    ]
+    out += _table(["value source", "inner Spearman"], rows)
     out += [f"{what}: {reason}" for what, reason in choice.reasons.items()]
     out += ["", "BTYD menu (inner holdout)"]
     rows = []

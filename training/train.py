@@ -32,7 +32,7 @@ from models.scorer import PatronScorer
 from targeting.policy import TargetingPolicy
 from training import plots
 from training.campaign_learning import log_uplift
-from training.evaluate import baseline_churn_scores, holdout_metrics
+from training.evaluate import VALUE_SOURCE_METRICS, baseline_churn_scores, holdout_metrics
 from training.fingerprint import data_fingerprint
 from training.fit import FeatureCache, FittedParts, TrainingConfig, assemble_scorer, fit_parts
 from training.menu import InnerChoice, choose_on_inner_holdout
@@ -139,11 +139,9 @@ def _log_plots(
 
 
 def _feature_importance(parts: FittedParts) -> pd.Series | None:
-    """Total-gain importance of the churn model's features, if it reports them."""
-    try:
-        return parts.churn_model.feature_importances_
-    except AttributeError:
-        return None
+    """Total-gain importance of the churn model's features (a blend's booster's), if it reports them."""
+    model = getattr(parts.churn_model, "booster", parts.churn_model)
+    return getattr(model, "feature_importances_", None)
 
 
 def _design(
@@ -186,9 +184,9 @@ def _evaluate_out_of_time(
     metadata = {**base_metadata, "data_end": plan.holdout_as_of.date().isoformat(), "role": "out-of-time evaluation"}
     scorer = assemble_scorer(parts, config, policy, choice.value_source, metadata, cache.transactions, plan.holdout_as_of)
     components = scorer.model_outputs(holdout)
-    metrics = holdout_metrics(components, holdout, parts.training_set)
+    metrics = holdout_metrics(components, holdout, parts.training_set, config.churn_horizon_days)
     metrics.update(choice.metrics)
-    metrics["value_spearman"] = metrics["regressor_clv_spearman" if choice.value_source == "regressor" else "clv_spearman"]
+    metrics["value_spearman"] = metrics[VALUE_SOURCE_METRICS[choice.value_source]]
     outputs = {c: components[c].to_numpy(dtype=float) for c in components.columns}
     intervals = prediction_intervals(
         outputs, holdout["frequency"].to_numpy(dtype=float), parts.clv_model.params_, choice.interval_levels
@@ -299,6 +297,7 @@ def train(
         for name, reason in choice.btyd_failures.items():
             params[f"btyd_{name}_failure"] = reason[:MAX_PARAM_CHARS]
         params["churn_model"] = choice.churn_level
+        params["churn_booster_level"] = choice.booster_level  # the blend's LightGBM, when the blend is chosen
         params.update({f"choice_{k}": v[:MAX_PARAM_CHARS] for k, v in choice.reasons.items()})
         params.update({f"interval_level_{k}": v for k, v in choice.interval_levels.items()})
         mlflow.log_params(params)

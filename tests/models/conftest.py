@@ -6,6 +6,11 @@ import pandas as pd
 import pytest
 from model_data import ONLINE_RETAIL, read_cdnow, rfm
 
+from features import build_features
+from features.synthetic import generate_transactions
+
+SYNTHETIC_AS_OF = "2023-12-31"
+
 
 @pytest.fixture(scope="session")
 def cdnow_master() -> pd.DataFrame:
@@ -47,3 +52,15 @@ def online_retail() -> pd.DataFrame:
             "amount": amount[amount > 0],
         }
     )
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> pd.DataFrame:
+    """2,000 generated customers: the log the scorer tests fit on."""
+    return generate_transactions(2000, seed=11).transactions
+
+
+@pytest.fixture(scope="module")
+def features(synthetic: pd.DataFrame) -> pd.DataFrame:
+    """Their features at SYNTHETIC_AS_OF."""
+    return build_features(synthetic, SYNTHETIC_AS_OF)

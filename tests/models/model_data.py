@@ -87,3 +87,12 @@ def churn_frame(
         pd.Series(churned, index=features.index, name="churned"),
         spend.rename("holdout_net_spend"),
     )
+
+
+def with_a_more_recent_purchase(features: pd.DataFrame, shift: float = 30.0) -> pd.DataFrame:
+    """The same customers with their last purchase `shift` days later, all else equal."""
+    recent = features.copy()
+    recent["recency"] += shift
+    recent["days_since_last"] -= shift
+    recent["overdue_ratio"] *= recent["days_since_last"] / features["days_since_last"]
+    return recent

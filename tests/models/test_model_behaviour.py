@@ -4,17 +4,16 @@ a return never raises net value, CLV or its interval."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from features.synthetic import generate_transactions
 from models.clv import MENU as BTYD_MENU
+from models.linear_churn import LogisticChurnModel
 from models.prediction import score_transactions
 from training.fit import TrainingConfig, fit_scorer
-from training.menu import CHURN_MENU
+from training.menu import CHURN_CHOICES, InnerChoice
 
 CUSTOMERS = 300  # changed customers per check; the rest of the population stays as it was
 EPS = 1e-9  # float noise of the closed forms
@@ -26,9 +25,9 @@ def log() -> pd.DataFrame:
     return generate_transactions(1500, seed=5).transactions
 
 
-# Every BTYD model with the default churn level, and every churn level with the default BTYD model.
+# Every BTYD model with the default churn level, and every other churn choice with the default BTYD model.
 MENU_CHOICES = [(btyd, "lightgbm_default") for btyd in BTYD_MENU] + [
-    ("bgnbd", level) for level in CHURN_MENU if level != "lightgbm_default"
+    ("bgnbd", level) for level in CHURN_CHOICES if level != "lightgbm_default"
 ]
 
 
@@ -36,7 +35,7 @@ MENU_CHOICES = [(btyd, "lightgbm_default") for btyd in BTYD_MENU] + [
 def scored(request, log) -> dict[str, object]:
     """A scorer fitted with one menu choice, and the population's scores at the last day."""
     btyd, level = request.param
-    config = replace(TrainingConfig(n_threads=1), churn_params=dict(CHURN_MENU[level]))
+    config = InnerChoice("bgnbd", level, "regressor", {}, {}).config_for(TrainingConfig(n_threads=1))
     scorer = fit_scorer(log, config=config, btyd_model=btyd, value_source="regressor")
     as_of = log["timestamp"].max().normalize()
     # tiers placed against the training boundaries, so one customer's purchase cannot move others' tiers
@@ -79,13 +78,17 @@ def test_a_purchase_on_the_as_of_day_never_lowers_p_alive(scored, log, request):
     assert (now["p_alive"] >= before["p_alive"] - EPS).all()
 
 
-@pytest.mark.xfail(
+GAP_FEATURES_XFAIL = pytest.mark.xfail(
     strict=True,
     reason="the gap features (gap_last, gap_previous, gap_trend, gap_mean, gap_std) have no monotone direction, "
     "and a purchase today rewrites them (gap_last becomes the days since the previous purchase): on 1-3 of "
     "300 customers the churn risk rises by up to 0.05. Needs gap features defined on completed gaps only.",
 )
-def test_a_purchase_on_the_as_of_day_never_raises_churn_risk(scored, log):
+
+
+def test_a_purchase_on_the_as_of_day_never_raises_churn_risk(scored, log, request):
+    if not isinstance(scored["scorer"].churn_model, LogisticChurnModel):  # it reads no gap feature
+        request.applymarker(GAP_FEATURES_XFAIL)
     before, now, _ = _after_purchase(scored, log)
     rise = now["churn_probability"] - before["churn_probability"]
     assert (rise <= EPS).all(), rise.nlargest(3)

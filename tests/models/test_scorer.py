@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from model_data import with_a_more_recent_purchase
 
 from core.errors import ModelError
 from core.scores import EMPTY_WHEN_UNKNOWN_COLUMNS, SCORE_COLUMNS
@@ -120,11 +121,7 @@ def test_an_empty_frame_gives_an_empty_scores_table(scorer, features):
 
 def test_a_more_recent_purchase_never_raises_the_churn_probability(scorer, features):
     repeat = features[(features["frequency"] > 0) & (features["days_since_last"] > 40)].head(300)
-    recent = repeat.copy()
-    shift = 30.0
-    recent["recency"] += shift
-    recent["days_since_last"] -= shift
-    recent["overdue_ratio"] *= recent["days_since_last"] / repeat["days_since_last"]
+    recent = with_a_more_recent_purchase(repeat)
     before = scorer.model_outputs(repeat)["churn_probability"]
     after = scorer.model_outputs(recent)["churn_probability"]
     assert (after <= before + 1e-12).all()

@@ -187,3 +187,24 @@ def test_a_customers_own_uplift_prices_its_contact(scores):
     # everyone holding an incentive redeems it more often when the contact causes more purchases
     assert (lifted.loc[both, "spend"][paid] > base.loc[both, "spend"][paid]).all()
     assert np.allclose(lifted.loc[both, "spend"][~paid], base.loc[both, "spend"][~paid])
+
+
+def test_the_expected_profit_range_brackets_the_expectation_and_scales_with_the_clv_interval(scores):
+    decisions = decide(scores, POLICY)
+    assert select_campaign(decisions, budget=50.0, policy=POLICY).expected_profit_range is None  # no interval
+    rng = np.random.default_rng(4)
+    narrow = decisions.assign(clv_low=decisions["clv"], clv_high=decisions["clv"])
+    result = select_campaign(narrow, budget=50.0, policy=POLICY)
+    assert result.expected_profit_range == pytest.approx((result.expected_profit, result.expected_profit))
+    wide = decisions.assign(
+        clv_low=decisions["clv"] * rng.uniform(0.1, 0.9, len(decisions)),
+        clv_high=decisions["clv"] * rng.uniform(1.5, 3.0, len(decisions)),
+    )
+    result = select_campaign(wide, budget=50.0, policy=POLICY)
+    low, high = result.expected_profit_range
+    assert low < result.expected_profit < high
+    # doubling every high end doubles the part above the expectation (the range is linear in the ends)
+    wider = wide.assign(clv_high=wide["clv"] + 2 * (wide["clv_high"] - wide["clv"]))
+    _, high2 = select_campaign(wider, budget=50.0, policy=POLICY).expected_profit_range
+    assert high2 - result.expected_profit == pytest.approx(2 * (high - result.expected_profit))
+    assert "range" in result.expected_profit_text()

@@ -1,6 +1,7 @@
 """`patron campaign`: reads a scores file, prints the summary and exclusions, writes the list."""
 
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -123,3 +124,14 @@ def test_offer_price_excludes_small_baskets_and_counts_them(scores_file, tmp_pat
     assert pd.read_csv(out).empty
     bad = runner.invoke(app, [*args, "--offer-price", "-5"])
     assert bad.exit_code == 1 and "offer_price must be a positive amount" in bad.output
+
+
+def test_the_summary_prints_the_expected_profit_range_when_the_scores_have_clv_intervals(scores, tmp_path):
+    path = tmp_path / "scores.parquet"
+    decided = decide(scores, TargetingPolicy())
+    decided.assign(clv_low=decided["clv"] * 0.5, clv_high=decided["clv"] * 2.0).to_parquet(path, index=False)
+    result = runner.invoke(app, ["campaign", "--scores", str(path), "--budget", "40", "--out", str(tmp_path / "c.csv")])
+    assert result.exit_code == 0, result.output
+    line = next(row for row in result.output.splitlines() if "expected incremental profit" in row)
+    expected, low, high = (float(v.replace(",", "")) for v in re.findall(r"-?[\d,]+\.\d\d", line.split("held back")[1])[2:5])
+    assert low < expected < high

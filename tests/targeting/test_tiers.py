@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from targeting.policy import TIERS
-from targeting.tiers import assign_tiers, tier_cut_points
+from targeting.tiers import assign_tiers, lower_bound_value, tier_cut_points
 
 SHARES = (0.10, 0.15, 0.25, 0.50)
 
@@ -103,3 +103,11 @@ def test_rank_order_sorts_by_score_then_id(seed, n, distinct):
     order = rank_order(values, ids)
     expected = sorted(range(n), key=lambda i: (-values[i], ids[i]))
     assert order.tolist() == expected
+
+
+def test_the_lower_bound_value_scales_by_the_clv_interval_and_keeps_negative_scores():
+    value = np.array([100.0, 50.0, -20.0, 30.0, 10.0])
+    clv = np.array([80.0, 40.0, 10.0, 0.0, 10.0])
+    low = np.array([20.0, 40.0, 5.0, 0.0, 12.0])  # the last low end above its CLV (rounding) is capped
+    np.testing.assert_allclose(lower_bound_value(value, clv, low), [25.0, 50.0, -20.0, 0.0, 10.0])
+    np.testing.assert_allclose(lower_bound_value(clv, clv, np.minimum(low, clv)), np.minimum(low, clv))

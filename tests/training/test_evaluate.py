@@ -74,3 +74,6 @@ def test_baseline_calibration_is_learned_on_training_labels_only():
 def test_value_source_prefers_the_better_spearman():
     assert choose_value_source({"clv_spearman": 0.40, "regressor_clv_spearman": 0.30}) == "clv"
     assert choose_value_source({"clv_spearman": 0.40, "regressor_clv_spearman": 0.45}) == "regressor"
+    three = {"clv_spearman": 0.40, "regressor_clv_spearman": 0.45, "spend_rate_clv_spearman": 0.46}
+    assert choose_value_source(three) == "spend_rate"
+    assert choose_value_source({**three, "spend_rate_clv_spearman": 0.45}) == "regressor"  # ties: the first listed

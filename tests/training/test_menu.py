@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from training.evaluate import VALUE_SOURCE_METRICS
 from training.fit import FeatureCache, TrainingConfig, fit_scorer
-from training.menu import CHURN_MENU, btyd_menu_choice, choose_on_inner_holdout, inner_as_of
+from training.menu import CHURN_CHOICES, btyd_menu_choice, choose_on_inner_holdout, inner_as_of
 from training.split import plan_out_of_time, restrict_to
 
 CONFIG = TrainingConfig(n_threads=1)
@@ -37,10 +38,12 @@ def test_the_choices_never_read_the_reported_holdout(small_log, plan, choice):
 
 
 def test_every_menu_entry_is_measured_and_the_best_is_chosen(choice):
-    aucs = {level: choice.metrics[f"inner_churn_{level}_auc"] for level in CHURN_MENU}
+    aucs = {name: choice.metrics[f"inner_churn_{name}_auc"] for name in CHURN_CHOICES}
+    assert set(aucs) == {"lightgbm_loose", "lightgbm_default", "lightgbm_strong", "logistic", "blend"}
     assert choice.churn_level == max(aucs, key=aucs.get)
     assert all(0.5 < auc <= 1 for auc in aucs.values()), aucs
-    spearman = {"clv": choice.metrics["inner_clv_spearman"], "regressor": choice.metrics["inner_regressor_clv_spearman"]}
+    spearman = {source: choice.metrics[f"inner_{name}"] for source, name in VALUE_SOURCE_METRICS.items()}
+    assert set(spearman) == {"clv", "regressor", "spend_rate"}
     assert choice.value_source == max(spearman, key=spearman.get)
     assert set(choice.reasons) == {"btyd_model", "churn_model", "value_source"}
     assert all(0.5 <= level < 1 for level in choice.interval_levels.values())

@@ -55,6 +55,9 @@ def test_the_first_run_is_promoted(first):
 def test_an_identical_second_run_is_not_promoted(first, second):
     assert second.exit_code == 0, second.output
     assert "churn_auc" in second.output and "RFM score" in second.output  # metrics beside baselines
+    # the menu's inner-holdout figures, the choice (starred) and its reason are printed
+    assert all(name in second.output for name in ("lightgbm_strong", "logistic", "blend", "spend rate", "inner Spearman"))
+    assert "churn_model: best inner-holdout AUC" in second.output and " *" in second.output
     assert "registered patron version 2" in second.output
     assert "promotion: REJECTED - no improvement (a tie keeps the champion)" in second.output
     assert champion_version("patron") == "1"

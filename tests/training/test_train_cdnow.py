@@ -11,7 +11,7 @@ import pytest
 
 from core.scores import SCORE_COLUMNS
 from models.pyfunc import load_scorer
-from training.menu import MAE_TIE_TOLERANCE
+from training.menu import CHURN_CHOICES, MAE_TIE_TOLERANCE
 from training.train import TrainResult, train
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
@@ -104,11 +104,15 @@ def test_the_registered_model_is_small_and_pickle_free(result, tmp_path):
 
 
 # Golden figures of CDNOW's reported holdout, measured with seed 42 on one LightGBM thread
-# (`benchmarks/bench_quality.py --data cdnow`, benchmarks/RESULTS.md). The interval coverage depends on
-# the BTYD fits only (no seed): 0.005 allows for solver noise. The AUC and Spearman move with the seed
-# of LightGBM's row sampling; 0.01 is provisional (the spread over seeds is not measured yet).
+# (`benchmarks/bench_quality.py --data cdnow --seeds 42,1,2,3`, benchmarks/RESULTS.md). Spread over
+# seeds 1, 2, 3 and 42: the menu chose `logistic` on all four (inner AUC 0.8074 against 0.8052-0.8064
+# for the best LightGBM level and the blend), whose fit has no seed, so churn AUC 0.8396 on all four
+# (tolerance 0.003: solver and BLAS noise; a flip back to LightGBM, 0.838, fails); value Spearman
+# 0.4134 / 0.4140 / 0.4153 / 0.4207 (the regressor's seed; tolerance 0.01 > the 0.0073 spread); interval
+# coverage identical on all four (BTYD fits only; 0.005 for solver noise).
+GOLDEN_CHURN_MODEL = "logistic"
 GOLDEN = {
-    "churn_auc": (0.8380, 0.01),
+    "churn_auc": (0.8396, 0.003),
     "value_spearman": (0.4134, 0.01),
     "interval_coverage_purchases_90": (0.9217, 0.005),
     "interval_coverage_spend_90": (0.9224, 0.005),
@@ -122,5 +126,6 @@ def test_the_holdout_figures_hold_their_golden_values(run):
     for name, (value, tolerance) in GOLDEN.items():
         assert logged[name] == pytest.approx(value, abs=tolerance), name
     assert {"inner_clv_spearman", "inner_regressor_clv_spearman"} <= set(logged)
-    assert {f"inner_churn_{level}_auc" for level in ("lightgbm_loose", "lightgbm_default", "lightgbm_strong")} <= set(logged)
-    assert run.data.params["churn_model"] in ("lightgbm_loose", "lightgbm_default", "lightgbm_strong")
+    assert {f"inner_churn_{name}_auc" for name in CHURN_CHOICES} | {"inner_spend_rate_clv_spearman"} <= set(logged)
+    assert run.data.params["churn_model"] == GOLDEN_CHURN_MODEL
+    assert run.data.params["choice_churn_model"].startswith("best inner-holdout AUC")

@@ -42,14 +42,21 @@ def test_the_churn_model_beats_every_baseline_on_online_retail(result):
     assert "gap_last" in result.scorer.churn_features
 
 
-# Golden figures of Online Retail's reported holdout (seed 42, one thread; benchmarks/bench_quality.py,
-# benchmarks/RESULTS.md); tolerances as in test_train_cdnow.py. The intervals under-cover here: the
-# levels calibrated on (E-2H, E-H] meet a Christmas quarter in (E-H, E] (RESULTS.md).
+# Golden figures of Online Retail's reported holdout (seed 42, one thread;
+# `benchmarks/bench_quality.py --data retail --seeds 42,1,2,3`, benchmarks/RESULTS.md). Spread over seeds
+# 1, 2, 3 and 42: `logistic` chosen on all four (inner AUC 0.7574 against 0.7526-0.7556 for the best
+# LightGBM level and the blend), churn AUC 0.7409 on all four (tolerance 0.003, as for CDNOW); value
+# Spearman 0.5211 / 0.5328 / 0.5298 / 0.5302 (tolerance 0.015 > the 0.0117 spread); coverage identical.
+# The intervals under-cover here: the levels calibrated on (E-2H, E-H] meet a Christmas quarter in
+# (E-H, E] (RESULTS.md).
+GOLDEN_CHURN_MODEL = "logistic"
 GOLDEN = {
-    "churn_auc": (0.7411, 0.01),
-    "value_spearman": (0.5211, 0.01),
+    "churn_auc": (0.7409, 0.003),
+    "value_spearman": (0.5211, 0.015),
     "interval_coverage_purchases_90": (0.7979, 0.005),
     "interval_coverage_spend_90": (0.7944, 0.005),
+    "interval_coverage_purchases_80": (0.7445, 0.005),
+    "interval_coverage_spend_80": (0.6789, 0.005),
 }
 
 
@@ -57,3 +64,4 @@ def test_the_holdout_figures_hold_their_golden_values(result):
     logged = mlflow.MlflowClient(result.tracking_uri).get_run(result.run_id).data.metrics
     for name, (value, tolerance) in GOLDEN.items():
         assert logged[name] == pytest.approx(value, abs=tolerance), name
+    assert result.choice.churn_level == GOLDEN_CHURN_MODEL
