@@ -23,9 +23,16 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
 
 @pytest.fixture
 def poll_registry(registry):
-    """A second registered model holding the champion's artifacts, so tests can move its alias freely."""
+    """A second registered model holding the champion's artifacts, so tests can move its alias freely.
+
+    MLflow resolves a `models:/m-...` source through its process-wide tracking URI, whatever the client's
+    own, so that URI points at this store while the fixture lives (other tests in the process use others).
+    """
+    import mlflow
     from mlflow import MlflowClient
 
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(registry.tracking_uri)
     client = MlflowClient(tracking_uri=registry.tracking_uri, registry_uri=registry.tracking_uri)
     champion = client.get_model_version_by_alias("patron", "champion")
     client.create_registered_model(POLL_NAME)
@@ -37,6 +44,7 @@ def poll_registry(registry):
     client.set_registered_model_alias(POLL_NAME, "champion", new_version())
     yield client, new_version
     client.delete_registered_model(POLL_NAME)
+    mlflow.set_tracking_uri(previous)
 
 
 def test_failing_uri_keeps_the_previous_model_serving(make_client, settings, registry, poll_registry):
