@@ -30,6 +30,19 @@ MIN_CHILD_SAMPLES = 50
 REG_LAMBDA = 1.0
 VALIDATION_FRACTION = 0.2
 EARLY_STOPPING_ROUNDS = 100
+SMALL_PREDICT_ROWS = 10_000
+"""Inputs of fewer rows are predicted on the calling thread alone (`predict_threads`)."""
+
+
+def predict_threads(n_rows: int) -> int:
+    """LightGBM's `num_threads` for predicting `n_rows` rows: 1 below SMALL_PREDICT_ROWS, else its default (0).
+
+    Waking an OpenMP team costs more than a few rows' trees: a one-customer pass spent 2-8 ms per
+    LightGBM call on the shared 2-core machine with the team against ~0.05 ms on one thread
+    (benchmarks/RESULTS.md, API). LightGBM takes the thread count with each predict call, so every
+    caller (API pass, pyfunc, Spark partition, a batch's small last chunk) gets it without a limiter.
+    """
+    return 1 if n_rows < SMALL_PREDICT_ROWS else 0
 
 
 def _builtin(value: Any) -> Any:
@@ -230,7 +243,8 @@ class BoostedModel(BaseEstimator):
     def _raw(self, X: pd.DataFrame) -> np.ndarray:
         """The booster's raw score for a frame whose columns include feature_names_ (any order)."""
         self._check_fitted()
-        return np.asarray(self.booster_.predict(self._matrix(X, self.feature_names_), raw_score=True))
+        matrix = self._matrix(X, self.feature_names_)
+        return np.asarray(self.booster_.predict(matrix, raw_score=True, num_threads=predict_threads(len(matrix))))
 
     # --- state --------------------------------------------------------------------------------
 

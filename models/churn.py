@@ -23,6 +23,7 @@ from models.boosting import (
     REG_LAMBDA,
     VALIDATION_FRACTION,
     BoostedModel,
+    predict_threads,
 )
 from models.churn_reasons import ContributionTables
 
@@ -189,7 +190,9 @@ class ChurnModel(BoostedModel):
 
     def _pred_contrib(self, matrix: np.ndarray) -> np.ndarray:
         """LightGBM's pred_contrib without the bias column, as (features, rows)."""
-        contrib = np.asarray(self.booster_.predict(matrix, pred_contrib=True))
+        contrib = np.asarray(
+            self.booster_.predict(matrix, pred_contrib=True, num_threads=predict_threads(len(matrix)))
+        )
         return np.ascontiguousarray(contrib[:, : len(self.feature_names_)].T)
 
     def prepare_reasons(self) -> bool:
