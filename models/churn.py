@@ -133,12 +133,12 @@ class ChurnModel(BoostedModel):
         logger.info("ChurnModel calibration: %s %s", self.calibration_, self.calibration_scores_)
         return self
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+    def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Calibrated P(churn) per row, 1-d, finite, in [PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR]."""
         raw = self._raw(X)
         return _apply_calibration(self.calibration_, self.calibration_map_, raw)
 
-    def reasons(self, X: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+    def reasons(self, X: pd.DataFrame | np.ndarray, top: int = 3) -> pd.DataFrame:
         """Names of the `top` features pushing each customer's risk up most (LightGBM's pred_contrib).
 
         Columns `churn_reason_1..top`; a slot is "" when fewer features have a positive contribution.
@@ -160,9 +160,9 @@ class ChurnModel(BoostedModel):
             value = contrib[best, columns]
             out[f"churn_reason_{i + 1}"] = np.where(value > 0, names[best], "")
             contrib[best, columns] = -np.inf
-        return pd.DataFrame(out, index=X.index)
+        return pd.DataFrame(out, index=X.index if isinstance(X, pd.DataFrame) else None)
 
-    def contributions(self, X: pd.DataFrame) -> np.ndarray:
+    def contributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Each feature's SHAP contribution to each row's raw score, as a (features, rows) array.
 
         The values are LightGBM's TreeSHAP (`pred_contrib`) without the bias term. A tree's
@@ -174,10 +174,7 @@ class ChurnModel(BoostedModel):
         on the other rows passed with it.
         """
         self._check_fitted()
-        if isinstance(X, pd.DataFrame) and list(X.columns) == self.feature_names_ and (X.dtypes == np.float64).all():
-            matrix = X.to_numpy(dtype=float)  # already the model's matrix (the scorer's input frames)
-        else:
-            matrix = self._matrix(X, self.feature_names_)
+        matrix = self._matrix(X, self.feature_names_)
         tables = self.reason_tables_
         if tables is None:
             return self._pred_contrib(matrix)

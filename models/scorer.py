@@ -225,31 +225,31 @@ class PatronScorer:
 
     def _outputs(
         self, frame: pd.DataFrame, values: dict[str, np.ndarray]
-    ) -> tuple[dict[str, np.ndarray], pd.DataFrame | None]:
+    ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
         """The model outputs as arrays (BTYD columns, churn_probability, [regressor_value], value_score)
-        and the churn model's input frame (None when there are no rows)."""
+        and the churn model's input matrix (None when there are no rows)."""
         out = _btyd_arrays(self.clv_model, frame, self.churn_horizon_days, self.clv_horizon_days)
         if frame.empty:
             out["churn_probability"] = np.zeros(0)
             out["value_score"] = np.zeros(0)
             return out, None
-        churn_x = self._input_frame(frame.index, values, out, self.churn_features)
+        churn_x = self._input_matrix(len(frame), values, out, self.churn_features)
         out["churn_probability"] = np.clip(np.nan_to_num(self.churn_model.predict_proba(churn_x), nan=0.5), 0, 1)
         if self.value_model is not None:
-            value_x = self._input_frame(frame.index, values, out, self.value_features)
+            value_x = self._input_matrix(len(frame), values, out, self.value_features)
             out["regressor_value"] = np.nan_to_num(np.asarray(self.value_model.predict(value_x), dtype=float))
         out["value_score"] = out["regressor_value"] if self.value_source == "regressor" else out["clv"]
         return out, churn_x
 
     @staticmethod
-    def _input_frame(
-        index: pd.Index, values: dict[str, np.ndarray], outputs: dict[str, np.ndarray], columns: list[str]
-    ) -> pd.DataFrame:
-        """A model's input as one float block: feature columns and model outputs in `columns` order."""
-        matrix = np.empty((len(index), len(columns)))
+    def _input_matrix(
+        n: int, values: dict[str, np.ndarray], outputs: dict[str, np.ndarray], columns: list[str]
+    ) -> np.ndarray:
+        """A model's input as one float matrix: feature columns and model outputs in `columns` order."""
+        matrix = np.empty((n, len(columns)))
         for j, column in enumerate(columns):  # a few dozen columns
             matrix[:, j] = outputs[column] if column in outputs else values[column]
-        return pd.DataFrame(matrix, index=index, columns=columns)
+        return matrix
 
     def score(
         self,

@@ -207,3 +207,14 @@ def test_small_inputs_on_one_thread_predict_the_bits_of_large_ones(fitted, cdnow
     together = fitted.predict_proba(large)
     alone = np.concatenate([fitted.predict_proba(X.iloc[i : i + 7]) for i in range(0, 70, 7)])
     assert np.array_equal(together[:70], alone)
+
+
+def test_a_float_matrix_in_feature_order_predicts_as_the_frame(fitted, cdnow_churn):
+    """The scorer hands its input blocks to the models as matrices; a matrix of the wrong width is refused."""
+    _, (X, _, _) = cdnow_churn
+    rows = X.head(50)
+    matrix = rows[fitted.feature_names_].to_numpy(dtype=float)
+    assert np.array_equal(fitted.predict_proba(matrix), fitted.predict_proba(rows))
+    assert (fitted.reasons(matrix).to_numpy() == fitted.reasons(rows).to_numpy()).all()
+    with pytest.raises(ModelError, match="columns"):
+        fitted.predict_proba(matrix[:, :-1])
