@@ -77,7 +77,7 @@ def feature_columns(transactions: pd.DataFrame, horizon_days: int | None = None)
 
 
 def build_features(
-    transactions: pd.DataFrame,
+    transactions: pd.DataFrame | CustomerRows,
     as_of: str | dt.date | pd.Timestamp,
     time_unit_days: int = defaults.TIME_UNIT_DAYS,
     horizon_days: int | None = None,
@@ -91,16 +91,19 @@ def build_features(
     indexed by customer_id in ascending order, float64 except `churned` (int64), free of NaN and
     inf; a log with no purchase by `as_of` gives an empty frame with the same columns. Column
     definitions: `features.rfm.rfm`, `features.behaviour` (ARCHITECTURE.md lists the names).
+    `transactions` may be the log already coded by `features.customer_rows.sort_rows` (the scoring
+    path codes it once for the features and the row signals).
     """
     if time_unit_days not in (1, 7):
         raise DataError(f"time_unit_days must be 1 (days) or 7 (weeks), got {time_unit_days}")
     if horizon_days is not None and horizon_days < 1:
         raise DataError(f"horizon_days must be at least 1, got {horizon_days}")
     end = as_of_day(as_of)
-    columns = feature_columns(transactions, horizon_days)
-    if transactions.empty:
+    frame = transactions.frame if isinstance(transactions, CustomerRows) else transactions
+    columns = feature_columns(frame, horizon_days)
+    if frame.empty:
         return _empty(columns)
-    rows = sort_rows(transactions)
+    rows = transactions if isinstance(transactions, CustomerRows) else sort_rows(transactions)
     if horizon_days is not None:
         _check_horizon(rows, end, horizon_days)
 

@@ -12,6 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.customer_rows import CustomerRows, as_of_day, sort_rows
+from features.rfm import run_starts
+
 CYCLE_COLUMNS = ("category", "customers", "repeat_customers", "gaps", "median_days", "q1_days", "q3_days")
 
 
@@ -75,10 +78,35 @@ def repurchase_cycles(transactions: pd.DataFrame, as_of: Any) -> pd.DataFrame:
 
 
 def last_category_purchase(transactions: pd.DataFrame, as_of: Any) -> pd.DataFrame:
-    """Per customer: the category of their last purchase day (the most bought that day, ties by name)
-    and the days from it to `as_of`. Indexed by customer_id; columns `category, days_since`."""
-    days = _purchase_days(transactions, as_of)
-    last_day = days.groupby("customer_id")["day"].transform("max")
-    last = days[days["day"] == last_day].drop_duplicates("customer_id", keep="first").set_index("customer_id")
-    since = (pd.Timestamp(as_of).normalize() - last["day"]).dt.days.astype(float)
-    return pd.DataFrame({"category": last["category"], "days_since": since})
+    """Per customer: the category of their last purchase day (ties by name) and the days from it to
+    `as_of`. Indexed by customer_id (ascending); columns `category, days_since`."""
+    rows = sort_rows(transactions)
+    category, days_since, names = last_category_codes(rows, as_of_day(as_of))
+    has = category >= 0
+    return pd.DataFrame(
+        {"category": pd.array(names[category[has]], dtype="str"), "days_since": days_since[has]},
+        index=pd.Index(rows.ids[has], name="customer_id"),
+    )
+
+
+def last_category_codes(rows: CustomerRows, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per customer code: the category of the last purchase day on or before day `end` with a category
+    (the first by name when several; -1 for none), the days from that day to `end` (NaN for none), and
+    the category names by code (codes in name order, from `pd.factorize`)."""
+    text = rows.strings("category")
+    assert text is not None
+    codes, names = pd.factorize(pd.Series(pd.arrays.ArrowExtensionArray(text)), sort=True)
+    at = np.flatnonzero((rows.day <= end) & ~rows.is_return & (codes >= 0))
+    n = rows.n_customers
+    category = np.full(n, -1, dtype=np.int64)
+    days_since = np.full(n, np.nan)
+    if len(at):
+        owner, day = rows.code[at], rows.day[at]
+        last = np.flatnonzero(np.append(owner[1:] != owner[:-1], True))  # rows are in (customer, time) order
+        last_day = np.zeros(n, dtype=np.int64)
+        last_day[owner[last]] = day[last]
+        on_last = np.flatnonzero(day == last_day[owner])
+        starts = np.flatnonzero(run_starts(owner[on_last]))
+        category[owner[on_last][starts]] = np.minimum.reduceat(codes[at][on_last], starts)
+        days_since[owner[last]] = (end - day[last]).astype(float)
+    return category, days_since, np.asarray(names, dtype=object)

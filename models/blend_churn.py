@@ -106,16 +106,26 @@ class BlendChurnModel:
         )
         return np.asarray(logit(np.clip(blend, PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)))
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+    def _split(self, X: pd.DataFrame | np.ndarray) -> tuple[pd.DataFrame | np.ndarray, np.ndarray]:
+        """The booster's input and the RFM inputs; a matrix's columns are `feature_names_` (the booster's first)."""
+        if not isinstance(X, np.ndarray):
+            return X, X[list(RFM_INPUTS)].to_numpy(dtype=float)
+        names = self.feature_names_
+        if X.ndim != 2 or X.shape[1] != len(names):
+            raise ModelError(f"BlendChurnModel: a matrix of shape {X.shape} for {len(names)} features")
+        booster_x = np.ascontiguousarray(X[:, : len(self.booster.feature_names_)], dtype=float)
+        return booster_x, X[:, [names.index(c) for c in RFM_INPUTS]].astype(float)
+
+    def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Calibrated P(churn) per row, in [PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR]."""
         if not hasattr(self, "calibration_map_"):
             raise ModelError("this BlendChurnModel is not fitted yet: call fit(X, y)")
-        rfm = X[list(RFM_INPUTS)].to_numpy(dtype=float)
-        return _apply_calibration(self.calibration_, self.calibration_map_, self._raw(self.booster.predict_proba(X), rfm))
+        booster_x, rfm = self._split(X)
+        return _apply_calibration(self.calibration_, self.calibration_map_, self._raw(self.booster.predict_proba(booster_x), rfm))
 
-    def reasons(self, X: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+    def reasons(self, X: pd.DataFrame | np.ndarray, top: int = 3) -> pd.DataFrame:
         """The booster's reason codes."""
-        return self.booster.reasons(X, top)
+        return self.booster.reasons(self._split(X)[0], top)
 
     def prepare_reasons(self) -> bool:
         """Build the booster's reason tables."""

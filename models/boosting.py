@@ -30,6 +30,19 @@ MIN_CHILD_SAMPLES = 50
 REG_LAMBDA = 1.0
 VALIDATION_FRACTION = 0.2
 EARLY_STOPPING_ROUNDS = 100
+SMALL_PREDICT_ROWS = 10_000
+"""Inputs of fewer rows are predicted on the calling thread alone (`predict_threads`)."""
+
+
+def predict_threads(n_rows: int) -> int:
+    """LightGBM's `num_threads` for predicting `n_rows` rows: 1 below SMALL_PREDICT_ROWS, else its default (0).
+
+    Waking an OpenMP team costs more than a few rows' trees: a one-customer pass spent 2-8 ms per
+    LightGBM call on the shared 2-core machine with the team against ~0.05 ms on one thread
+    (benchmarks/RESULTS.md, API). LightGBM takes the thread count with each predict call, so every
+    caller (API pass, pyfunc, Spark partition, a batch's small last chunk) gets it without a limiter.
+    """
+    return 1 if n_rows < SMALL_PREDICT_ROWS else 0
 
 
 def _builtin(value: Any) -> Any:
@@ -98,8 +111,19 @@ class BoostedModel(BaseEstimator):
 
     # --- data ---------------------------------------------------------------------------------
 
-    def _matrix(self, X: pd.DataFrame, feature_names: list[str] | None = None) -> np.ndarray:
-        """The features as a float matrix in training column order; NaN stays (LightGBM: missing)."""
+    def _matrix(self, X: pd.DataFrame | np.ndarray, feature_names: list[str] | None = None) -> np.ndarray:
+        """The features as a float matrix in training column order; NaN stays (LightGBM: missing).
+
+        When predicting (`feature_names` given), a 2-d float array is taken as that matrix already (the
+        scorer's input blocks: building a frame only to read it back cost ~0.5 ms per model call on a
+        one-customer pass).
+        """
+        if feature_names is not None and isinstance(X, np.ndarray) and X.dtype == np.float64 and X.ndim == 2:
+            if X.shape[1] != len(feature_names):
+                raise ModelError(
+                    f"{type(self).__name__}: a matrix of {X.shape[1]} columns for {len(feature_names)} features"
+                )
+            return X
         if not isinstance(X, pd.DataFrame):
             raise ModelError(
                 f"{type(self).__name__} expects a pandas DataFrame, got {type(X).__name__}"
@@ -232,10 +256,12 @@ class BoostedModel(BaseEstimator):
         )
         return train, valid
 
-    def _raw(self, X: pd.DataFrame) -> np.ndarray:
-        """The booster's raw score for a frame whose columns include feature_names_ (any order)."""
+    def _raw(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """The booster's raw score for a frame whose columns include feature_names_ (any order), or a
+        float matrix of exactly those columns in that order."""
         self._check_fitted()
-        return np.asarray(self.booster_.predict(self._matrix(X, self.feature_names_), raw_score=True))
+        matrix = self._matrix(X, self.feature_names_)
+        return np.asarray(self.booster_.predict(matrix, raw_score=True, num_threads=predict_threads(len(matrix))))
 
     # --- state --------------------------------------------------------------------------------
 

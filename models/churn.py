@@ -23,6 +23,7 @@ from models.boosting import (
     REG_LAMBDA,
     VALIDATION_FRACTION,
     BoostedModel,
+    predict_threads,
 )
 from models.churn_reasons import ContributionTables, top_reasons
 
@@ -132,12 +133,12 @@ class ChurnModel(BoostedModel):
         logger.info("ChurnModel calibration: %s %s", self.calibration_, self.calibration_scores_)
         return self
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+    def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Calibrated P(churn) per row, 1-d, finite, in [PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR]."""
         raw = self._raw(X)
         return _apply_calibration(self.calibration_, self.calibration_map_, raw)
 
-    def reasons(self, X: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+    def reasons(self, X: pd.DataFrame | np.ndarray, top: int = 3) -> pd.DataFrame:
         """Names of the `top` features pushing each customer's risk up most (LightGBM's pred_contrib).
 
         Columns `churn_reason_1..top`; a slot is "" when fewer features have a positive contribution.
@@ -147,9 +148,9 @@ class ChurnModel(BoostedModel):
         if top < 1:
             raise ModelError(f"top must be >= 1, got {top}")
         out = top_reasons(self.contributions(X), self.feature_names_, top)  # contributions: features x rows
-        return pd.DataFrame(out, index=X.index)
+        return pd.DataFrame(out, index=X.index if isinstance(X, pd.DataFrame) else None)
 
-    def contributions(self, X: pd.DataFrame) -> np.ndarray:
+    def contributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Each feature's SHAP contribution to each row's raw score, as a (features, rows) array.
 
         The values are LightGBM's TreeSHAP (`pred_contrib`) without the bias term. A tree's
@@ -161,10 +162,7 @@ class ChurnModel(BoostedModel):
         on the other rows passed with it.
         """
         self._check_fitted()
-        if isinstance(X, pd.DataFrame) and list(X.columns) == self.feature_names_ and (X.dtypes == np.float64).all():
-            matrix = X.to_numpy(dtype=float)  # already the model's matrix (the scorer's input frames)
-        else:
-            matrix = self._matrix(X, self.feature_names_)
+        matrix = self._matrix(X, self.feature_names_)
         tables = self.reason_tables_
         if tables is None:
             return self._pred_contrib(matrix)
@@ -177,7 +175,9 @@ class ChurnModel(BoostedModel):
 
     def _pred_contrib(self, matrix: np.ndarray) -> np.ndarray:
         """LightGBM's pred_contrib without the bias column, as (features, rows)."""
-        contrib = np.asarray(self.booster_.predict(matrix, pred_contrib=True))
+        contrib = np.asarray(
+            self.booster_.predict(matrix, pred_contrib=True, num_threads=predict_threads(len(matrix)))
+        )
         return np.ascontiguousarray(contrib[:, : len(self.feature_names_)].T)
 
     def prepare_reasons(self) -> bool:

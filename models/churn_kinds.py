@@ -23,9 +23,9 @@ class ChurnPredictor(Protocol):
     @property
     def feature_names_(self) -> list[str]: ...  # noqa: D102
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray: ...  # noqa: D102
+    def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray: ...  # noqa: D102
 
-    def reasons(self, X: pd.DataFrame, top: int = 3) -> pd.DataFrame: ...  # noqa: D102
+    def reasons(self, X: pd.DataFrame | np.ndarray, top: int = 3) -> pd.DataFrame: ...  # noqa: D102
 
     def prepare_reasons(self) -> bool: ...  # noqa: D102
 

@@ -119,30 +119,37 @@ class LogisticChurnModel(BaseEstimator):
         if not hasattr(self, "coef_"):
             raise NotFittedError("this LogisticChurnModel is not fitted yet: call fit(X, y) or LogisticChurnModel.load(directory)")
 
-    def _terms(self, X: pd.DataFrame) -> np.ndarray:
-        """Each feature's term of the log-odds, as (rows, features)."""
+    def _terms(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Each feature's term of the log-odds, as (rows, features); a matrix's columns are `feature_names_`."""
         self._check_fitted()
-        missing = [c for c in self.feature_names_ if c not in X.columns]
-        if missing:
-            raise ModelError(f"LogisticChurnModel: features missing from the input: {missing}")
-        z = signed_log1p(X[self.feature_names_].to_numpy(dtype=float))
+        if isinstance(X, np.ndarray):
+            if X.ndim != 2 or X.shape[1] != len(self.feature_names_):
+                raise ModelError(f"LogisticChurnModel: a matrix of shape {X.shape} for {len(self.feature_names_)} features")
+            raw = X.astype(float, copy=False)
+        else:
+            missing = [c for c in self.feature_names_ if c not in X.columns]
+            if missing:
+                raise ModelError(f"LogisticChurnModel: features missing from the input: {missing}")
+            raw = X[self.feature_names_].to_numpy(dtype=float)
+        z = signed_log1p(raw)
         z = np.where(np.isfinite(z), z, self.mean_)  # a missing value contributes nothing
         return (z - self.mean_) / self.scale_ * self.coef_
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+    def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """P(churn) per row, 1-d, in [PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR]."""
         prob = expit(self.intercept_ + self._terms(X).sum(axis=1))
         return np.clip(prob, PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
 
-    def contributions(self, X: pd.DataFrame) -> np.ndarray:
+    def contributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Each feature's exact term of the log-odds (coefficient x standardised value), as (features, rows)."""
         return np.ascontiguousarray(self._terms(X).T)
 
-    def reasons(self, X: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+    def reasons(self, X: pd.DataFrame | np.ndarray, top: int = 3) -> pd.DataFrame:
         """Names of the `top` features pushing each customer's risk up most (columns `churn_reason_1..top`)."""
         if top < 1:
             raise ModelError(f"top must be >= 1, got {top}")
-        return pd.DataFrame(top_reasons(self.contributions(X), self.feature_names_, top), index=X.index)
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(top_reasons(self.contributions(X), self.feature_names_, top), index=index)
 
     @property
     def feature_importances_(self) -> pd.Series:

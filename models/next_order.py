@@ -89,7 +89,6 @@ def _days(as_of: pd.Timestamp, offsets: np.ndarray, keep: np.ndarray) -> np.ndar
 
 
 def marketing_columns(
-    features: pd.DataFrame,
     values: Mapping[str, np.ndarray],
     decisions: Mapping[str, Any],
     clv_model: CLVModel,
@@ -97,7 +96,11 @@ def marketing_columns(
     as_of: pd.Timestamp,
     cut_points: Mapping[str, float] | None = None,
 ) -> dict[str, np.ndarray]:
-    """MARKETING_COLUMNS for scored customers: tags from the features, the rhythm, the contact date."""
+    """MARKETING_COLUMNS for scored customers: tags from the features, the rhythm, the contact date.
+
+    `values` holds the feature columns and the model outputs (p_alive) as float arrays, row for row;
+    `cut_points` the model's learned tag cut points and shop median gap (None: from these customers).
+    """
     frequency = np.asarray(values["frequency"], dtype=float)
     days_since_last = np.asarray(values["days_since_last"], dtype=float)
     unit = clv_model.time_unit_days
@@ -109,7 +112,7 @@ def marketing_columns(
     contact = recommended_contact_offsets(frequency, days_since_last, usual_gap, shop_gap, policy)
     reachable = expected & (np.asarray(decisions["exclude_reason"], dtype=object) != NEGATIVE_NET_VALUE)
     return {
-        "tags": join_tags(tag_flags(features, policy, cuts), len(features)),
+        "tags": join_tags(tag_flags(values, policy, cuts), len(frequency)),
         "avg_days_between_orders": usual_gap,
         "expected_next_order_date": _days(as_of, ahead, expected),
         "recommended_contact_date": _days(as_of, contact, reachable),

@@ -22,6 +22,7 @@ from core.scores import (
     SCORE_COLUMNS,
     TEXT_SCORE_COLUMNS,
 )
+from features.customer_rows import sort_rows
 from features.pipeline import build_features
 from features.validate import LoadResult, NoUsableRows, validate_transactions
 from models.scorer import PatronScorer
@@ -97,12 +98,15 @@ def score_transactions(
             )
         except NoUsableRows as nothing:
             return ScoredTransactions(empty_scores(), nothing.result.rejects)
-    features = build_features(loaded.transactions, as_of=as_of_day, time_unit_days=scorer.time_unit_days)
+    if loaded.transactions.empty:  # a validated partition may hold no usable row
+        return ScoredTransactions(empty_scores(), loaded.rejects)
+    rows = sort_rows(loaded.transactions)  # coded once, for the features and the row signals
+    features = build_features(rows, as_of=as_of_day, time_unit_days=scorer.time_unit_days)
     if features.empty:
         return ScoredTransactions(empty_scores(), loaded.rejects)
     scores, inputs = scorer.score_with_inputs(features, as_of_day, tier_boundaries)
     # tags and exclusions that need the rows themselves (event days, new arrivals, repurchase cycles)
-    scores = add_transaction_signals(scores, loaded.transactions, as_of_day, scorer.policy, scorer.shop_reference)
+    scores = add_transaction_signals(scores, rows, as_of_day, scorer.policy, scorer.shop_facts)
     if tuple(scores.columns) != SCORE_COLUMNS:
         missing = [column for column in SCORE_COLUMNS if column not in scores.columns]
         raise ModelError(f"the model's scores lack columns {missing}; retrain with this version of Patron")

@@ -19,6 +19,7 @@ from core.errors import DataError, ModelError
 from core.scores import SCORE_COLUMNS
 from features.pipeline import MAY_BE_MISSING
 from features.rfm import RFM_COLUMNS
+from features.shop_facts import ShopFacts
 from models.churn_kinds import ChurnPredictor, load_churn_model
 from models.clv import CLVModel
 from models.intervals import prediction_intervals
@@ -155,6 +156,8 @@ class PatronScorer:
         self.metadata: dict[str, Any] = dict(metadata or {})
         self.shop_reference = dict(shop_reference) if shop_reference else None
         self.uplift_model = uplift_model
+        self.shop_facts = ShopFacts.from_reference(self.shop_reference)
+        """The reference parsed once, for every call (`features.shop_facts`)."""
         if value_source == "regressor" and value_model is None:
             raise ModelError("value_source='regressor' needs a fitted value model")
 
@@ -181,7 +184,7 @@ class PatronScorer:
         return self._validated(features)[0]
 
     def _validated(self, features: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-        """`validate`'s frame and its required columns as float arrays."""
+        """`validate`'s frame and every one of its columns as float arrays (NaN where not a number)."""
         if not isinstance(features, pd.DataFrame):
             raise ModelError(f"features must be a pandas DataFrame, got {type(features).__name__}")
         frame = features
@@ -200,19 +203,14 @@ class PatronScorer:
         if frame.index.has_duplicates:
             dupes = frame.index[frame.index.duplicated()].unique()[:5].tolist()
             raise ModelError(f"the features hold customers more than once, e.g. {dupes}: one row per customer")
-        dtypes = dict(zip(frame.columns, frame.dtypes, strict=True))
         numeric = None
-        if all(dtypes[c] == np.float64 for c in required):
-            # build_features' frames: already float, so the coercion below would change nothing;
-            # one block read instead of a Series per column (this path serves single API requests)
-            if all(dtype == np.float64 for dtype in dtypes.values()):
-                block = frame.to_numpy(dtype=float)[:, frame.columns.get_indexer(required)]
-            else:
-                block = frame[required].to_numpy(dtype=float)
-            values = dict(zip(required, np.asfortranarray(block).T, strict=True))
+        if (frame.dtypes == np.float64).all():
+            # build_features' frames: every column read in one float block (views of it, no coercion);
+            # this path serves single API requests, where a Series per column costs milliseconds
+            values = dict(zip(frame.columns, frame.to_numpy(dtype=float).T, strict=True))
         else:
-            numeric = frame[required].apply(pd.to_numeric, errors="coerce")
-            values = {c: numeric[c].to_numpy(dtype=float, na_value=np.nan) for c in required}
+            numeric = frame.apply(pd.to_numeric, errors="coerce")
+            values = {c: numeric[c].to_numpy(dtype=float, na_value=np.nan) for c in frame.columns}
         # Columns build_features leaves missing by design (margin_rate without costed rows) may be
         # NaN: LightGBM, the CLV model and targeting each treat a missing value as missing.
         bad = [
@@ -222,7 +220,7 @@ class PatronScorer:
         if bad:
             raise ModelError(f"the features have missing, non-numeric or infinite values in {bad}")
         if numeric is not None:
-            frame[required] = numeric.astype(float)
+            frame[required] = numeric[required].astype(float)
         return frame, values
 
     def prepare(self) -> None:
@@ -239,18 +237,19 @@ class PatronScorer:
 
     def _outputs(
         self, frame: pd.DataFrame, values: dict[str, np.ndarray]
-    ) -> tuple[dict[str, np.ndarray], pd.DataFrame | None]:
+    ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
         """The model outputs as arrays (BTYD columns, churn_probability, [regressor_value], value_score)
-        and the churn model's input frame (None when there are no rows)."""
+        and the churn model's input matrix (None when there are no rows)."""
         out = _btyd_arrays(self.clv_model, frame, self.churn_horizon_days, self.clv_horizon_days)
         if frame.empty:
             out["churn_probability"] = np.zeros(0)
             out["value_score"] = np.zeros(0)
             return out, None
-        churn_x = self._input_frame(frame, values, out, self.churn_features)
+        # in the churn model's own column order: the logistic and the blend read a subset of churn_features
+        churn_x = self._input_matrix(len(frame), values, out, list(self.churn_model.feature_names_))
         out["churn_probability"] = np.clip(np.nan_to_num(self.churn_model.predict_proba(churn_x), nan=0.5), 0, 1)
         if self.value_model is not None:
-            value_x = self._input_frame(frame, values, out, self.value_features)
+            value_x = self._input_matrix(len(frame), values, out, self.value_features)
             out["regressor_value"] = np.nan_to_num(np.asarray(self.value_model.predict(value_x), dtype=float))
         if self.value_source == "spend_rate":
             out["value_score"] = spend_rate(values["net_spend"], values["tenure_days"], self.churn_horizon_days)
@@ -266,19 +265,14 @@ class PatronScorer:
         return prediction_intervals(outputs, values["frequency"], self.clv_model.params_, self.metadata.get("interval_levels"))
 
     @staticmethod
-    def _input_frame(
-        frame: pd.DataFrame, values: dict[str, np.ndarray], outputs: dict[str, np.ndarray], columns: list[str]
-    ) -> pd.DataFrame:
-        """A model's input as one float block: feature columns and model outputs in `columns` order."""
-        matrix = np.empty((len(frame), len(columns)))
+    def _input_matrix(
+        n: int, values: dict[str, np.ndarray], outputs: dict[str, np.ndarray], columns: list[str]
+    ) -> np.ndarray:
+        """A model's input as one float matrix: feature columns and model outputs in `columns` order."""
+        matrix = np.empty((n, len(columns)))
         for j, column in enumerate(columns):  # a few dozen columns
-            if column in outputs:
-                matrix[:, j] = outputs[column]
-            elif column in values:
-                matrix[:, j] = values[column]
-            else:  # a value-model input the scores do not need (value_source="clv")
-                matrix[:, j] = frame[column].astype(float).to_numpy()
-        return pd.DataFrame(matrix, index=frame.index, columns=columns)
+            matrix[:, j] = outputs[column] if column in outputs else values[column]
+        return matrix
 
     def score(
         self,
@@ -314,10 +308,9 @@ class PatronScorer:
         column = {**values, **outputs}
         if "clv_low" not in column:  # computed with the outputs when tiers rank by the lower bound
             column.update(self._intervals(outputs, values))
-        inputs = {name: column[name] for name in DECISION_INPUTS if name in column}
-        for name in OPTIONAL_DECISION_INPUTS:
-            if name in frame.columns and name not in inputs:
-                inputs[name] = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        # copies: the batch job keeps these until it knows the population's tiers, and views would keep
+        # every chunk's whole feature block alive with them
+        inputs = {name: column[name].copy() for name in (*DECISION_INPUTS, *OPTIONAL_DECISION_INPUTS) if name in column}
         if self.uplift_model is not None:
             inputs["uplift"] = self.uplift_model.predict(frame)
         missing = [c for c in DECISION_INPUTS if c not in inputs]
@@ -325,7 +318,8 @@ class PatronScorer:
             raise DataError(f"the scores lack columns {missing} that targeting needs; score them with the model first")
         ids = frame.index.to_numpy()
         decisions = decision_columns(inputs, self.policy, ids=pd.Series(ids), tier_boundaries=tier_boundaries)
-        marketing = marketing_columns(frame, column, decisions, self.clv_model, self.policy, as_of_day, self.shop_reference)
+        cut_points = self.shop_facts.cut_points if self.shop_facts.learned else None
+        marketing = marketing_columns(column, decisions, self.clv_model, self.policy, as_of_day, cut_points)
         table: dict[str, Any] = {"customer_id": ids, "as_of": as_of_day}
         for name in SCORE_COLUMNS[2:]:
             if name in decisions:

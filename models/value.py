@@ -104,6 +104,6 @@ class ValueModel(BoostedModel):
         )
         return self
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Predicted spend over the horizon per row, >= 0."""
         return np.maximum(np.expm1(self._raw(X)), 0.0)

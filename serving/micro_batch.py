@@ -19,10 +19,9 @@ chunks (tests/serving/test_batch.py checks both).
 A small pass (at most `inline_max_rows` transactions) runs on the event loop's own thread: handing
 it to another thread and back cost about 1 ms of a ~7 ms single-customer pass, and the two threads
 share one GIL anyway, so the hop bought no parallelism. Larger passes run on one dedicated thread,
-so that /healthz, /metrics and the parsing of new requests are not held up behind them. Both
-threads run LightGBM's OpenMP on the thread alone: an API pass scores a handful of rows, and waking
-a team of OpenMP threads for each of its LightGBM calls cost 2-8 ms per call on the shared 2-core
-machine against ~0.05 ms single-threaded (benchmarks/RESULTS.md, API). Passes run one at a time.
+so that /healthz, /metrics and the parsing of new requests are not held up behind them. Passes run
+one at a time. (LightGBM predicts small inputs on the calling thread alone for every caller:
+`models.boosting.SMALL_PREDICT_ROWS`.)
 """
 
 from __future__ import annotations
@@ -106,10 +105,7 @@ class ScoreBatcher:
 
     async def start(self) -> None:
         """Start the consumer on the running event loop, and the thread its passes run on."""
-        self._executor = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="patron-score", initializer=single_threaded_openmp
-        )
-        single_threaded_openmp()  # for the passes run on this (the event loop's) thread
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="patron-score")
         self._queue = asyncio.Queue()
         self._worker = asyncio.create_task(self._run(), name="patron-score-batcher")
 
@@ -229,14 +225,6 @@ class ScoreBatcher:
                 waiting.future.set_exception(answer)
             else:
                 waiting.future.set_result(answer)
-
-
-def single_threaded_openmp() -> None:
-    """Limit OpenMP to one thread on the calling thread (OpenMP's thread count is per calling thread)."""
-    import lightgbm  # noqa: F401 - loads the OpenMP runtime the limit has to reach
-    from threadpoolctl import threadpool_limits  # scikit-learn's dependency
-
-    threadpool_limits(limits=1, user_api="openmp")  # kept: the limiter is never restored
 
 
 def _unwrap(answer: ScoredRequest | Exception) -> ScoredRequest:

@@ -29,14 +29,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.repurchase import last_category_purchase, repurchase_cycles
+from features.customer_rows import CustomerRows, as_of_day, sort_rows
+from features.repurchase import last_category_codes, repurchase_cycles
+from features.shop_facts import ShopFacts
 from features.tags import (
     ROW_TAGS,
     TAG_NAMES,
     TAG_SEPARATOR,
     join_tags,
+    row_tag_shares,
     tag_flags,
-    transaction_tag_shares,
 )
 from targeting.policy import TargetingPolicy
 from targeting.winback import NO_ACTION, NO_CHANNEL
@@ -88,37 +90,50 @@ def exclude_below_offer_price(scores: pd.DataFrame, offer_price: float, policy: 
 
 def add_transaction_signals(
     scores: pd.DataFrame,
-    transactions: pd.DataFrame,
+    transactions: CustomerRows | pd.DataFrame,
     as_of: Any,
     policy: TargetingPolicy,
-    reference: Mapping[str, Any] | None = None,
+    reference: ShopFacts | Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """The scores with what needs the transaction rows: the `event_buyer` and `new_arrival_buyer` tags,
     and the `within_repurchase_cycle` exclusion (each only when its source column is there).
 
-    `reference` is the scorer's `shop_reference`: the shop's event days, product first sales and
-    category cycles learned at training, so that chunks of customers get what the whole shop would."""
+    `transactions` are the rows the scores were built from (`features.customer_rows.sort_rows`, coded
+    once for the features and these signals). `reference` is the scorer's shop reference
+    (`features.shop_facts`): the shop's event days, product first sales and category cycles learned at
+    training, so that chunks of customers get what the whole shop would."""
     if scores.empty:
         return scores
-    ids = scores["customer_id"].astype(str)
-    reference = reference or {}
-    shares = transaction_tag_shares(transactions, as_of, policy, reference)
-    if shares is not None:
-        repeat = pd.DataFrame({"frequency": scores["frequency"].to_numpy(dtype=float)}, index=ids)
+    rows = transactions if isinstance(transactions, CustomerRows) else sort_rows(transactions)
+    facts = reference if isinstance(reference, ShopFacts) else ShopFacts.from_reference(reference)
+    end = as_of_day(as_of)
+    code = rows.ids.get_indexer(scores["customer_id"].astype(str))
+    found = code >= 0
+    code = np.maximum(code, 0)  # a customer the rows do not hold (none when scored from them) gets no signal
+
+    def per_customer(values: np.ndarray, missing: float) -> np.ndarray:
+        return np.where(found, values[code], missing)
+
+    shares = row_tag_shares(rows, end, policy, facts)
+    if shares:
         flags = _flags_of(scores["tags"])
-        flags.update({k: v for k, v in tag_flags(repeat, policy, {}, shares).items() if k in ROW_TAGS})
+        repeat = {"frequency": scores["frequency"].to_numpy(dtype=float)}
+        customer_shares = {name: per_customer(values, 0.0) for name, values in shares.items()}
+        flags.update({k: v for k, v in tag_flags(repeat, policy, {}, customer_shares).items() if k in ROW_TAGS})
         scores = scores.assign(tags=join_tags(flags, len(scores)))
     # A model's reference holds the shop's cycles learned at training (none when it was trained without
     # categories): cycles of the scored rows would tie a customer's exclusion to the others scored with
     # them (chunks, partitions); without a reference (a bare call) the rows' own cycles are used.
-    if "category" in transactions.columns and (not reference or reference.get("category_cycles")):
-        if reference:
-            cycles = pd.Series(reference["category_cycles"], dtype=float)
+    if "category" in rows.frame.columns and (not facts.learned or facts.category_cycles is not None):
+        if facts.category_cycles is not None:
+            cycles = facts.category_cycles
         else:
-            cycles = repurchase_cycles(transactions, as_of).set_index("category")["median_days"]
-        last = last_category_purchase(transactions, as_of).reindex(ids)
-        cycle = last["category"].map(cycles).to_numpy(dtype=float, na_value=np.nan)
-        within = np.isfinite(cycle) & (last["days_since"].to_numpy(dtype=float, na_value=np.inf) < cycle)
+            cycles = repurchase_cycles(rows.frame, as_of).set_index("category")["median_days"]
+        category, days_since, names = last_category_codes(rows, end)
+        at = cycles.index.get_indexer(pd.Index(names, dtype="str"))
+        cycle_of = np.append(np.where(at >= 0, cycles.to_numpy(dtype=float)[at], np.nan), np.nan)  # code -1: none
+        cycle = per_customer(cycle_of[category], np.nan)
+        within = np.isfinite(cycle) & (per_customer(days_since, np.inf) < cycle)
         scores = exclude_from_promotion(scores, within, WITHIN_REPURCHASE_CYCLE)
     return scores
 

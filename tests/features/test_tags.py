@@ -11,7 +11,9 @@ from features.synthetic import generate_transactions
 from features.synthetic_traits import with_traits
 from features.tags import (
     TAG_NAMES,
+    event_days,
     join_tags,
+    product_first_sales,
     split_tags,
     tag_counts,
     tag_flags,
@@ -130,3 +132,30 @@ def test_shop_cut_points_make_a_single_customer_comparable_to_the_shop(tagged):
     cuts = shop_cut_points(features, POLICY)
     one = features.iloc[[int(np.flatnonzero(flags["high_end"])[0])]]
     assert tag_flags(one, POLICY, cuts)["high_end"].all()
+
+
+def test_shares_from_a_learned_reference_equal_the_logs_own_and_do_not_depend_on_the_others(traits):
+    """The two ways to event days and first sales (a model's reference, parsed once: features.shop_facts;
+    or the rows scored) agree when the reference was learned on the same rows, and with the reference a
+    customer scored alone gets the shares it gets among everyone."""
+    tx = validate_transactions(traits.transactions).transactions
+    as_of = tx["timestamp"].max().normalize()
+    reference = {
+        "reference_end": as_of.date().isoformat(),
+        "event_days": [day.date().isoformat() for day in event_days(tx, POLICY)],
+        "product_first_sale": {k: v.date().isoformat() for k, v in product_first_sales(tx).items()},
+    }
+    own = transaction_tag_shares(tx, as_of, POLICY)
+    learned = transaction_tag_shares(tx, as_of, POLICY, reference)
+    assert list(own.columns) == ["event_share", "new_arrival_share"]
+    assert (own["event_share"] > 0).mean() > 0.2 and (own["new_arrival_share"] > 0).mean() > 0.2  # seen: 0.355, 0.364
+    assert (own["event_share"] < 1).mean() > 0.5 and (own["new_arrival_share"] < 1).mean() > 0.5  # seen: 0.89, 0.87
+    pd.testing.assert_frame_equal(learned, own, check_exact=True)
+    picked = own.index[:: len(own) // 7][:7]
+    for customer_id in picked:
+        alone = transaction_tag_shares(tx[tx["customer_id"] == customer_id], as_of, POLICY, reference)
+        pd.testing.assert_frame_equal(alone, learned.loc[[customer_id]], check_exact=True)
+    # a product the reference does not know was first sold after it: every line of it is a new arrival
+    unknown = tx[tx["product_id"].notna() & ~tx["is_return"]].head(1).assign(product_id="never-seen")
+    alone = transaction_tag_shares(unknown, as_of, POLICY, reference)
+    assert alone["new_arrival_share"].tolist() == [1.0]

@@ -11,6 +11,7 @@ from model_data import churn_frame
 from sklearn.metrics import roc_auc_score
 
 from core.errors import ModelError, NotFittedError
+from models.boosting import SMALL_PREDICT_ROWS, predict_threads
 from models.churn import PROBABILITY_FLOOR, ChurnModel
 
 # Out-of-time: train on features at 1997-12-31 (labels to 1998-03-31), test at 1998-03-31 (to 06-29).
@@ -196,3 +197,24 @@ def test_a_rows_reasons_do_not_depend_on_the_rows_scored_with_it(small_trees, cd
 
 def test_large_trees_are_explained_by_lightgbm_directly(fitted):
     assert fitted.num_leaves == 15 and not fitted.prepare_reasons()
+
+
+def test_small_inputs_on_one_thread_predict_the_bits_of_large_ones(fitted, cdnow_churn):
+    """Below SMALL_PREDICT_ROWS LightGBM runs on the calling thread, above on its thread team."""
+    _, (X, _, _) = cdnow_churn
+    large = pd.concat([X] * (SMALL_PREDICT_ROWS // len(X) + 1)).head(SMALL_PREDICT_ROWS)
+    assert predict_threads(len(large)) == 0 and predict_threads(len(large) - 1) == 1
+    together = fitted.predict_proba(large)
+    alone = np.concatenate([fitted.predict_proba(X.iloc[i : i + 7]) for i in range(0, 70, 7)])
+    assert np.array_equal(together[:70], alone)
+
+
+def test_a_float_matrix_in_feature_order_predicts_as_the_frame(fitted, cdnow_churn):
+    """The scorer hands its input blocks to the models as matrices; a matrix of the wrong width is refused."""
+    _, (X, _, _) = cdnow_churn
+    rows = X.head(50)
+    matrix = rows[fitted.feature_names_].to_numpy(dtype=float)
+    assert np.array_equal(fitted.predict_proba(matrix), fitted.predict_proba(rows))
+    assert (fitted.reasons(matrix).to_numpy() == fitted.reasons(rows).to_numpy()).all()
+    with pytest.raises(ModelError, match="columns"):
+        fitted.predict_proba(matrix[:, :-1])

@@ -173,9 +173,10 @@ def _composed_scores(scorer: PatronScorer, features: pd.DataFrame, as_of: str) -
     passthrough = frame.drop(columns=[c for c in frame.columns if c in parts.columns])
     scores = pd.concat([passthrough, parts, reasons], axis=1).assign(as_of=pd.Timestamp(as_of))
     decided = decide(scores.rename_axis("customer_id").reset_index(), scorer.policy).set_index("customer_id")
-    rhythm_inputs = {c: decided[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T", "days_since_last", "p_alive")}
+    columns = {c: frame[c].to_numpy(dtype=float) for c in frame.columns}
+    columns.update({c: decided[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T", "days_since_last", "p_alive")})
     marketing = marketing_columns(
-        frame, rhythm_inputs, decided, scorer.clv_model, scorer.policy, pd.Timestamp(as_of), scorer.shop_reference
+        columns, decided, scorer.clv_model, scorer.policy, pd.Timestamp(as_of), scorer.shop_reference
     )
     decided = decided.assign(**marketing)
     decided = decided.assign(model_name="patron", model_version="", customer_id=decided.index.astype(str))
