@@ -246,7 +246,11 @@ class PatronScorer:
             out["value_score"] = np.zeros(0)
             return out, None
         # in the churn model's own column order: the logistic and the blend read a subset of churn_features
-        churn_x = self._input_matrix(len(frame), values, out, list(self.churn_model.feature_names_))
+        churn_inputs = list(self.churn_model.feature_names_)
+        unlisted = [c for c in churn_inputs if c not in self.churn_features]
+        if unlisted:
+            raise ModelError(f"features missing from the input: {unlisted} (the churn model needs them)")
+        churn_x = self._input_matrix(len(frame), values, out, churn_inputs)
         out["churn_probability"] = np.clip(np.nan_to_num(self.churn_model.predict_proba(churn_x), nan=0.5), 0, 1)
         if self.value_model is not None:
             value_x = self._input_matrix(len(frame), values, out, self.value_features)
