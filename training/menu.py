@@ -146,7 +146,11 @@ def choose_on_inner_holdout(cache: FeatureCache, plan: OutOfTimePlan, config: Tr
         btyd_reason = "fixed by the btyd_model setting"
     elif names:
         btyd = choose_btyd_model(metrics, names)
-        btyd_reason = f"lowest inner-holdout purchase MAE ({metrics[f'btyd_{btyd}_purchase_mae']:.4f})"
+        best_mae = min(metrics[f"btyd_{n}_purchase_mae"] for n in names)
+        btyd_reason = (
+            f"inner-holdout purchase MAE {metrics[f'btyd_{btyd}_purchase_mae']:.4f}, within "
+            f"{MAE_TIE_TOLERANCE:.0%} of the lowest ({best_mae:.4f}), best churn AUC among those"
+        )
     else:
         btyd, btyd_reason = "bgnbd", "every menu model fell back; CLVModel's own fallbacks decide"
     earliest = plan.data_start + pd.Timedelta(days=plan.horizon_days)
