@@ -24,6 +24,7 @@ import pandas as pd
 
 from core import defaults
 from core.errors import ModelError, NotFittedError
+from models.boosting import predict_threads
 
 UPLIFT_FEATURES = (
     "frequency",
@@ -118,7 +119,8 @@ class CustomerUpliftModel:
         matrix = X[self.feature_names_].to_numpy(dtype=float)
         if matrix.shape[0] == 0:
             return np.zeros(0)
-        p_t, p_c = (np.asarray(self.boosters_[arm].predict(matrix), dtype=float) for arm in ARMS)
+        threads = predict_threads(len(matrix))  # one customer per API request: no OpenMP team
+        p_t, p_c = (np.asarray(self.boosters_[arm].predict(matrix, num_threads=threads), dtype=float) for arm in ARMS)
         return (p_t - p_c) / self.lift_
 
     @property
