@@ -161,6 +161,12 @@ def rhythm_features(days: PurchaseDays, as_of: int) -> dict[str, np.ndarray]:
     gap_last = days between the last two purchase days; gap_previous = the gap before it;
     overdue_longest_ratio = days_since_last / the longest gap: past 1, the customer has been away
     longer than ever before.
+    The waits count the current one (days_since_last) as a gap, so a purchase on the as-of day can
+    only shorten them or leave them: recent_wait_days = the longer of the current wait and the last
+    gap; longest_wait_days = the longest of every gap and the current wait (a purchase today turns
+    the current wait into a gap of the same length, so it stays); avg_wait_days = tenure_days /
+    purchase days, the mean wait counting the current one. They need no sentinel: a customer with one
+    purchase day has waited days_since_last.
     Without a repeat purchase no gap was observed: gap_mean, gap_std and gap_last are 0 and gap_trend
     is 1 (`frequency` = 0 tells a model which customers these are), and both overdue ratios use the
     customer's own tenure as its gap (the wait so far is a lower bound of the first gap), which
@@ -203,6 +209,9 @@ def rhythm_features(days: PurchaseDays, as_of: int) -> dict[str, np.ndarray]:
         "gap_last": last_gap,
         "gap_previous": previous_gap,
         "overdue_longest_ratio": safe_ratio(days_since_last, np.where(has_gap, longest_gap, tenure)),
+        "recent_wait_days": np.maximum(days_since_last, last_gap),
+        "longest_wait_days": np.maximum(days_since_last, longest_gap),
+        "avg_wait_days": tenure / days.count,
     }
 
 

@@ -49,6 +49,9 @@ RHYTHM_COLUMNS = (
     "gap_last",
     "gap_previous",
     "overdue_longest_ratio",
+    "recent_wait_days",
+    "longest_wait_days",
+    "avg_wait_days",
 )
 WINDOW_COLUMNS = (
     *(f"orders_{w}d" for w in WINDOWS_DAYS),
@@ -57,6 +60,20 @@ WINDOW_COLUMNS = (
 )
 FEATURE_COLUMNS = (*RFM_COLUMNS, *BEHAVIOUR_COLUMNS, *OPTIONAL_COLUMNS, *RHYTHM_COLUMNS, *WINDOW_COLUMNS)
 """Every feature column in output order (optional ones only when their source column is present)."""
+PURCHASE_EFFECT = {
+    **dict.fromkeys(("frequency", "recency", "order_count", "gross_spend", "net_spend", "max_order_value"), 1),
+    **dict.fromkeys(("n_categories", *(c for c in WINDOW_COLUMNS)), 1),
+    **dict.fromkeys(("T", "tenure_days", "return_count", "return_amount", "longest_wait_days"), 0),
+    **dict.fromkeys(("return_rate", "return_value_share", "days_since_last", "overdue_ratio"), -1),
+    **dict.fromkeys(("overdue_longest_ratio", "recent_wait_days", "avg_wait_days"), -1),
+}
+"""What one more purchase on the as-of day does to a feature, all else as it was: +1 raises it or leaves
+it, -1 lowers it or leaves it, 0 leaves it (spend_trend rises with the last 90 days' spend). Features not
+named move either way: the completed-gap statistics (a purchase today completes a gap of any length:
+gap_mean, gap_std, gap_trend, gap_last, gap_previous), the per-order and per-day means (monetary_value,
+avg_order_value), first_order_value (a purchase earlier in the day than a first-ever one today becomes
+the first order) and the optional shares (discount_share, promo_share, top_category_share, margin_rate).
+tests/features/test_pipeline.py checks every entry on a generated log."""
 _OPTIONAL_SOURCES = {
     "discount_share": "discount",
     "promo_share": "promo",

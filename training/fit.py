@@ -15,6 +15,7 @@ from core import defaults
 from core.errors import DataError
 from features import build_features
 from features.labels import LABEL_COLUMNS
+from features.pipeline import PURCHASE_EFFECT
 from models.blend_churn import BlendChurnModel
 from models.churn import ChurnModel
 from models.churn_kinds import ChurnPredictor
@@ -30,23 +31,21 @@ from training.split import SNAPSHOT_COLUMN, restrict_to, snapshot_dates
 logger = logging.getLogger(__name__)
 
 SMALL_FIT_ROWS = 100_000
-# Direction of a feature's effect on churn risk (+1 raises it, -1 lowers it), all else equal: a more
-# recent purchase, more recent orders or a higher P(alive), expected purchases or CLV never raise the
-# churn score. The gap lengths (gap_last, gap_previous) have no direction: 0 marks "too few purchase
-# days to observe the gap", which a constraint would force to one end.
-CHURN_MONOTONE = {
-    "days_since_last": 1,
-    "overdue_ratio": 1,
-    "overdue_longest_ratio": 1,
-    "recency": -1,
-    "orders_30d": -1,
-    "orders_90d": -1,
-    "orders_180d": -1,
-    "p_alive": -1,
-    "expected_purchases_churn_horizon": -1,
-    "expected_purchases_clv_horizon": -1,
-    "clv": -1,
-}
+CHURN_MONOTONE = {name: -effect for name, effect in PURCHASE_EFFECT.items() if effect}
+"""Direction of a churn input's effect on the risk (+1 raises it, -1 lowers it), all else equal: the
+opposite of what a purchase on the as-of day does to the feature (`features.pipeline.PURCHASE_EFFECT`),
+so a purchase can never raise a churn model's risk. Features a purchase leaves as they were are free."""
+
+
+def churn_inputs(columns: Sequence[str]) -> list[str]:
+    """The columns a churn model reads: those whose move under a purchase on the as-of day is known.
+
+    Left out (a purchase moves them either way): the completed-gap statistics, the per-order means,
+    the optional shares and the BTYD outputs (BG/NBD's P(alive) falls at the first repeat purchase;
+    Gamma-Gamma's order value follows the mean spend). They cost no churn AUC: benchmarks/RESULTS.md,
+    "Churn inputs a purchase moves one way".
+    """
+    return [c for c in columns if c in PURCHASE_EFFECT]
 
 
 # Regularisation measured on the CDNOW and Online Retail holdouts (benchmarks/RESULTS.md): shallow
@@ -219,6 +218,7 @@ class FittedParts:
     churn_model: ChurnPredictor
     value_model: ValueModel
     columns: list[str]
+    churn_columns: list[str]
     training_set: pd.DataFrame
     anchor_features: pd.DataFrame
 
@@ -243,7 +243,8 @@ def fit_parts(
     # early stopping and calibration must keep each customer on one side. With a plain random split,
     # early stopping never triggered and CDNOW's holdout AUC fell from 0.838 to 0.790.
     groups = training["customer_id"].to_numpy()
-    churn = fit_churn(config, x, training["churned"].to_numpy(dtype=int), groups)
+    churn_columns = churn_inputs(columns)
+    churn = fit_churn(config, x[churn_columns], training["churned"].to_numpy(dtype=int), groups)
     value = value_model(config, len(x)).fit(x, training["holdout_net_spend"].to_numpy(dtype=float), groups=groups)
     logger.info(
         "fitted at %s: BTYD %s, churn and value models on %d rows from %d snapshots",
@@ -252,7 +253,7 @@ def fit_parts(
         len(training),
         len(snapshots),
     )
-    return FittedParts(fitted_clv, churn, value, columns, training, anchor_features)
+    return FittedParts(fitted_clv, churn, value, columns, churn_columns, training, anchor_features)
 
 
 def assemble_scorer(
@@ -275,7 +276,7 @@ def assemble_scorer(
         "churn_horizon_days": config.churn_horizon_days,
         "clv_horizon_days": config.clv_horizon_days,
         "time_unit_days": config.time_unit_days,
-        "churn_features": parts.columns,
+        "churn_features": parts.churn_columns,
         "value_features": parts.columns,
     }
     # The cut points need the scorer's own value scores: a probe scorer computes them, and the

@@ -159,12 +159,13 @@ def choose_on_inner_holdout(cache: FeatureCache, plan: OutOfTimePlan, config: Tr
     inner_snapshots = max(1, config.churn_snapshots // 2)
     snapshots = snapshot_dates(anchor, plan.horizon_days, inner_snapshots, config.snapshot_step_days, earliest)
     parts = fit_parts(cache, anchor, snapshots, config, btyd, fitted.get(btyd))
-    x = parts.training_set[parts.columns].astype(float)
+    x = parts.training_set[parts.churn_columns].astype(float)
     y = parts.training_set["churned"].to_numpy(dtype=int)
     groups = parts.training_set["customer_id"].to_numpy()
     btyd_inner = btyd_outputs(parts.clv_model, inner, config.churn_horizon_days, config.clv_horizon_days)
     inner_x = pd.concat([inner.drop(columns=btyd_inner.columns, errors="ignore"), btyd_inner], axis=1)
     inner_x = inner_x[parts.columns].astype(float)
+    inner_churn_x = inner_x[parts.churn_columns]
     inner_y = inner["churned"].to_numpy(dtype=int)
 
     fixed_churn = config.churn_params != BOOSTING_PARAMS or config.churn_family != "lightgbm"
@@ -174,9 +175,9 @@ def choose_on_inner_holdout(cache: FeatureCache, plan: OutOfTimePlan, config: Tr
             continue
         model = parts.churn_model if level == "lightgbm_default" else None
         if not isinstance(model, ChurnModel):
-            model = churn_model(replace(config, churn_params=dict(params)), parts.columns, len(x)).fit(x, y, groups=groups)
+            model = churn_model(replace(config, churn_params=dict(params)), parts.churn_columns, len(x)).fit(x, y, groups=groups)
         boosters[level] = model
-        metrics[f"inner_churn_{level}_auc"] = churn_metrics(inner_y, model.predict_proba(inner_x))["churn_auc"]
+        metrics[f"inner_churn_{level}_auc"] = churn_metrics(inner_y, model.predict_proba(inner_churn_x))["churn_auc"]
     booster_level = max(boosters, key=lambda level: metrics[f"inner_churn_{level}_auc"])
     if not fixed_churn:
         others = {
@@ -184,7 +185,7 @@ def choose_on_inner_holdout(cache: FeatureCache, plan: OutOfTimePlan, config: Tr
             "blend": BlendChurnModel(boosters[booster_level], seed=config.seed).fit(x, y, groups),
         }
         for name, other in others.items():
-            metrics[f"inner_churn_{name}_auc"] = churn_metrics(inner_y, other.predict_proba(inner_x))["churn_auc"]
+            metrics[f"inner_churn_{name}_auc"] = churn_metrics(inner_y, other.predict_proba(inner_churn_x))["churn_auc"]
     choices = [name for name in CHURN_CHOICES if f"inner_churn_{name}_auc" in metrics]
     churn_level = max(choices, key=lambda name: metrics[f"inner_churn_{name}_auc"])
     churn_reason = (

@@ -67,6 +67,10 @@ def test_gap_features_by_hand():
     # One purchase day: no gap observed; the tenure stands in for the longest gap, as for overdue_ratio.
     assert e["gap_last"] == 0 and e["gap_previous"] == 0
     assert e["overdue_longest_ratio"] == 1.0 == e["overdue_ratio"]
+    # The waits count the current one (15, 40 and 10 days) as a gap.
+    assert (c["recent_wait_days"], c["longest_wait_days"], c["avg_wait_days"]) == (15, 30, 60 / 4)
+    assert (d["recent_wait_days"], d["longest_wait_days"], d["avg_wait_days"]) == (40, 40, 60 / 2)
+    assert (e["recent_wait_days"], e["longest_wait_days"], e["avg_wait_days"]) == (10, 10, 10)
 
 
 def test_gap_features_are_point_in_time():

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features import build_features
+from features.pipeline import PURCHASE_EFFECT
 
 AS_OF = pd.Timestamp("2024-03-31")
 
@@ -134,3 +135,25 @@ def test_orders_are_distinct_order_ids_whatever_their_order(tx):
     np.testing.assert_array_equal(features["return_count"].to_numpy(), returns.to_numpy(dtype=float))
     order_values = bought.groupby(["customer_id", "order_id"])["amount"].sum().groupby(level=0).max()
     np.testing.assert_allclose(features["max_order_value"].to_numpy(), order_values.reindex(features.index).to_numpy())
+
+
+@settings(max_examples=200, deadline=None)
+@given(logs(), st.integers(0, 23), st.floats(0.0, 500, allow_nan=False))
+def test_a_purchase_on_the_as_of_day_moves_each_feature_as_purchase_effect_says(tx, hour, amount):
+    before = _features(tx)
+    if before is None:
+        return
+    # one more purchase by every customer who has bought by as_of, at some hour of the as-of day
+    extra = pd.DataFrame(
+        {"customer_id": before.index, "timestamp": AS_OF + pd.Timedelta(hours=hour), "amount": amount, "is_return": False}
+    )
+    after = build_features(pd.concat([tx, extra], ignore_index=True), AS_OF).loc[before.index]
+    for name, effect in PURCHASE_EFFECT.items():
+        if name not in before.columns:
+            continue
+        move = after[name].to_numpy() - before[name].to_numpy()
+        tolerance = 1e-9 * np.maximum(1.0, np.abs(before[name].to_numpy()))
+        if effect == 0:
+            np.testing.assert_allclose(after[name], before[name], rtol=1e-12, err_msg=name)
+        else:
+            assert (effect * move >= -tolerance).all(), (name, move.min() if effect > 0 else move.max())
