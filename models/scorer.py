@@ -212,9 +212,11 @@ class PatronScorer:
             numeric = frame.apply(pd.to_numeric, errors="coerce")
             values = {c: numeric[c].to_numpy(dtype=float, na_value=np.nan) for c in frame.columns}
         # Columns build_features leaves missing by design (margin_rate without costed rows) may be
-        # NaN: LightGBM, the CLV model and targeting each treat a missing value as missing.
+        # NaN: LightGBM, the CLV model and targeting each treat a missing value as missing. They are
+        # checked whenever present: the CLV model reads margin_rate even when no other model does.
+        checked = [*required, *(c for c in MAY_BE_MISSING if c in values and c not in required)]
         bad = [
-            c for c in required
+            c for c in checked
             if not (np.isfinite(values[c]) | (np.isnan(values[c]) if c in MAY_BE_MISSING else False)).all()
         ]
         if bad:
