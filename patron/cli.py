@@ -524,6 +524,8 @@ def train_command(
                 on_sampled=lambda sample: echo("\n".join(sample.lines())),
                 on_learned=lambda learned: echo("\n".join(learned.lines())),
             )
+        for line in result.btyd_lines():
+            echo(line)
         echo()
         echo(format_report(result.trained))
 
