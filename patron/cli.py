@@ -191,7 +191,8 @@ def features_command(
                 rejects_out=rejects,
             )
             echo(f"features: {written.n_customers:,} customers -> {written.out_path} (Parquet folder)")
-            echo(f"rejects: {written.n_rejected:,} rows with their reason -> {written.rejects_path}")
+            if written.rejects_path is not None:
+                echo(f"rejects: {written.n_rejected:,} rows with their reason -> {written.rejects_path}")
             return
         result = write_features(
             transactions,

@@ -151,14 +151,12 @@ def sample_customers(source: TrainingSource, *, max_customers: int, seed: int, r
             rows = rows.filter((hashed < last_hash) | ((hashed == last_hash) & (F.col(KEY) <= last_id)))
         table = rows.toArrow()
         rejects_path = Path(rejects_out)
-        n_rejected = write_rejects(keyed, validation, rejects_path)
+        n_rejected = write_rejects(keyed, validation, rejects_path, write_empty=False)
     finally:
         customers.unpersist()
     table = table.take(pa.compute.sort_indices(table, [(ROW, "ascending")]))  # source order, as the local engine reads
     raw = partition.source_frame(table, keyed.source.columns, keyed.source.nanosecond_columns)
     loaded = validate_transactions(raw, **validation.as_kwargs())
-    if not n_rejected:
-        rejects_path.unlink(missing_ok=True)
     return CustomerSample(
         loaded=loaded,
         source_customers=int(n_customers),
