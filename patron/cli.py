@@ -496,8 +496,9 @@ def train_command(
     ] = None,
     engine: Annotated[
         str | None,
-        typer.Option("--engine", help="local (one process) or spark (reads the source with Spark and trains on at most "
-                     "PATRON_SPARK_TRAIN_CUSTOMERS customers sampled by hash; default: settings engine)."),
+        typer.Option("--engine", help="local (one process) or spark (reads the source with Spark, fits the BTYD "
+                     "purchase models on every customer and the rest on at most PATRON_SPARK_TRAIN_CUSTOMERS customers "
+                     "sampled by hash; default: settings engine)."),
     ] = None,
     spark_master: SparkMasterOption = None,
 ) -> None:
