@@ -63,11 +63,11 @@ def run_training(
     or `ledger`), and train a model on the rest.
 
     With `engine="spark"` the log is read by Spark (on `spark_master`, else the settings' master) and
-    at most `settings.spark_train_customers` customers, sampled by hash, are trained on, but for the
-    BTYD purchase models, fitted on every customer's (frequency, recency, T) row as Spark counts them
-    (`jobs.spark.btyd`); the run logs the sample (`jobs.spark.sample`). `on_loaded(loaded, rejects_path)` is called before training
-    starts (the CLI prints the load summary), `on_sampled(sample)` before it with Spark,
-    `on_learned(learned)` after the uplift is learned.
+    at most `settings.spark_train_customers` customers, sampled by hash, are trained on, except by the
+    BTYD purchase models: those are fitted on every customer's (frequency, recency, T) row as Spark
+    counts them (`jobs.spark.btyd`). The run logs the sample (`jobs.spark.sample`).
+    `on_loaded(loaded, rejects_path)` is called before training starts (the CLI prints the load
+    summary), `on_sampled(sample)` before it with Spark, `on_learned(learned)` after the uplift is learned.
     """
     with ExitStack() as stack:
         sample = purchase_counts = None
