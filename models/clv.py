@@ -47,6 +47,8 @@ a fit are rounding noise, so it counts as a failed fit."""
 MIN_Q = 1.0 + 1e-6
 """Gamma-Gamma's population mean spend v p / (q - 1) is infinite (negative) for q <= 1."""
 PREDICTION_COLUMNS = ("p_alive", "expected_purchases", "expected_order_value", "clv")
+PURCHASE_COUNT_COLUMNS = ("frequency", "recency", "T", "customers")
+"""The purchase models' sufficient data: each distinct (frequency, recency, T) row and its customers."""
 _FORMAT = "patron.CLVModel/1"
 _LEARNED = (
     "params_",
@@ -56,6 +58,7 @@ _LEARNED = (
     "purchase_penalizer_",
     "spend_penalizer_",
     "n_customers_",
+    "n_purchase_rows_",
 )
 _PURCHASE_PARAMS = {
     "bgnbd": ("r", "alpha", "a", "b"),
@@ -117,7 +120,9 @@ class CLVModel(BaseEstimator):
     purchase_penalizer_, spend_penalizer_ : float
         Penalizers of the fits kept.
     n_customers_ : int
-        Customers in the fit.
+        Customers in the purchase model's fit (those of `purchase_counts` when given).
+    n_purchase_rows_ : int
+        Distinct (frequency, recency, T) rows the purchase model was fitted on.
     """
 
     def __init__(
@@ -138,31 +143,45 @@ class CLVModel(BaseEstimator):
 
     # --- fitting ------------------------------------------------------------------------------
 
-    def fit(self, features: pd.DataFrame) -> CLVModel:
-        """Fit the purchase and spend models on one row per customer (RFM in time units)."""
+    def fit(self, features: pd.DataFrame, purchase_counts: pd.DataFrame | None = None) -> CLVModel:
+        """Fit the purchase and spend models on one row per customer (RFM in time units).
+
+        `purchase_counts` (columns `PURCHASE_COUNT_COLUMNS`, e.g. every customer of a source too large
+        for one machine, aggregated by Spark) replaces `features` for the purchase model: its
+        likelihood is a sum over customers of a function of (frequency, recency, T) only, so the
+        distinct rows with their customer counts are all it needs, and the fit equals the one on the
+        customers themselves. Gamma-Gamma is fitted on `features` either way.
+        """
         self._check_hyperparameters()
         for name in _LEARNED:  # a failed refit must not leave the previous fit in place
             self.__dict__.pop(name, None)
         x, t_x, T, m = _rfm_arrays(features)
         if len(x) == 0:
             raise ModelError("CLVModel.fit got no customers: the features frame is empty")
-        if T.max() <= 0:
+        rows = _unique_rows(x, t_x, T) if purchase_counts is None else _count_rows(purchase_counts)
+        (_, _, uT), weights = rows
+        if len(weights) == 0:
+            raise ModelError("CLVModel.fit got no purchase counts: the purchase_counts frame is empty")
+        if uT.max() <= 0:
             raise ModelError(
                 "CLVModel.fit needs at least one customer with T > 0 (all first purchases are on the as-of date)"
             )
         self.fallbacks_: list[str] = []
-        self.model_, self.purchase_penalizer_, purchase = self._fit_purchases(x, t_x, T)
+        self.model_, self.purchase_penalizer_, purchase = self._fit_purchases(*rows)
         self.spend_penalizer_, spend = self._fit_spend(x, m)
         params = {"r": math.nan, "alpha": math.nan, "a": math.nan, "b": math.nan}
         params.update(purchase)
         params.update(spend)
         self.params_ = params
         self.freq_monetary_corr_ = _repeat_correlation(x, m)
-        self.n_customers_ = len(x)
+        self.n_customers_ = int(weights.sum())
+        self.n_purchase_rows_ = len(weights)
         logger.info(
-            "CLV model %s fitted on %d customers: %s; corr(frequency, monetary_value) = %.3f among repeat customers",
+            "CLV model %s fitted on %d customers (%d distinct purchase rows): %s; corr(frequency, monetary_value) = "
+            "%.3f among repeat customers",
             self.model_,
             self.n_customers_,
+            self.n_purchase_rows_,
             _fmt_params(self.params_),
             self.freq_monetary_corr_,
         )
@@ -192,18 +211,19 @@ class CLVModel(BaseEstimator):
         logger.warning("CLV fit: %s", message)
 
     def _fit_purchases(
-        self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+        self, unique: tuple[np.ndarray, ...], weights: np.ndarray
     ) -> tuple[str, float, dict[str, float]]:
         """Try each purchase model of the menu at each penalizer until one gives a usable fit."""
         first = "bgnbd" if self.model == "auto" else self.model
         order = [first] + [name for name in MENU if name != first]
-        (ux, ut_x, uT), weights = _unique_rows(x, t_x, T)
+        ux, ut_x, uT = unique
+        n_customers = int(weights.sum())
         failures: list[str] = []
         boundary: tuple[str, float, dict[str, float]] | None = None
         for position, name in enumerate(order):
             for penalizer in self._penalizers():
                 try:
-                    params = _fit_purchase_model(name, penalizer, ux, ut_x, uT, weights, len(x))
+                    params = _fit_purchase_model(name, penalizer, ux, ut_x, uT, weights, n_customers)
                 except _FitFailure as exc:
                     failures.append(f"{name} (penalizer {penalizer:g}): {exc}")
                     self._record(failures[-1])
@@ -364,6 +384,7 @@ class CLVModel(BaseEstimator):
             "purchase_penalizer_": self.purchase_penalizer_,
             "spend_penalizer_": self.spend_penalizer_,
             "n_customers_": self.n_customers_,
+            "n_purchase_rows_": self.n_purchase_rows_,
         }
 
     @classmethod
@@ -390,6 +411,7 @@ class CLVModel(BaseEstimator):
         model.purchase_penalizer_ = float(d.get("purchase_penalizer_", model.penalizer_coef))
         model.spend_penalizer_ = float(d.get("spend_penalizer_", model.penalizer_coef))
         model.n_customers_ = int(d.get("n_customers_", 0))
+        model.n_purchase_rows_ = int(d.get("n_purchase_rows_", 0))
         return model
 
 
@@ -421,6 +443,12 @@ def _rfm_arrays(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndar
             )
     if np.isinf(m).any():
         raise ModelError("features column 'monetary_value' has infinite values")
+    _check_purchase_columns(x, t_x, T)
+    return x, np.minimum(t_x, T), T, m
+
+
+def _check_purchase_columns(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> None:
+    """Raise a ModelError unless frequency, recency and T follow lifetimes' definitions."""
     problems = []
     if (x < 0).any() or (x != np.round(x)).any():
         problems.append("frequency must be a whole number >= 0 (repeat purchase periods)")
@@ -434,7 +462,29 @@ def _rfm_arrays(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndar
         problems.append("recency must be 0 when frequency is 0 (lifetimes' definition)")
     if problems:
         raise ModelError("invalid RFM features: " + "; ".join(problems))
-    return x, np.minimum(t_x, T), T, m
+
+
+def purchase_counts(features: pd.DataFrame) -> pd.DataFrame:
+    """The distinct (frequency, recency, T) rows of `features` and their customers (`PURCHASE_COUNT_COLUMNS`), sorted."""
+    x, t_x, T, _ = _rfm_arrays(features)
+    (ux, ut_x, uT), weights = _unique_rows(x, t_x, T)
+    return pd.DataFrame(dict(zip(PURCHASE_COUNT_COLUMNS, (ux, ut_x, uT, weights.astype(np.int64)), strict=True)))
+
+
+def _count_rows(counts: pd.DataFrame) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """`purchase_counts` checked like features and in `_unique_rows`' form (sorted, one entry per distinct row)."""
+    if not isinstance(counts, pd.DataFrame) or any(c not in counts.columns for c in PURCHASE_COUNT_COLUMNS):
+        raise ModelError(f"purchase_counts must be a DataFrame with the columns {list(PURCHASE_COUNT_COLUMNS)}")
+    x, t_x, T, weights = (counts[c].to_numpy(dtype=float, na_value=np.nan) for c in PURCHASE_COUNT_COLUMNS)
+    if not np.isfinite(np.concatenate([x, t_x, T, weights])).all():
+        raise ModelError("purchase_counts has missing or infinite values")
+    if (weights < 1).any() or (weights != np.round(weights)).any():
+        raise ModelError("purchase_counts' customers must be whole numbers >= 1")
+    _check_purchase_columns(x, t_x, T)
+    frame = pd.DataFrame({"0": x, "1": np.minimum(t_x, T), "2": T, "w": weights})
+    summed = frame.groupby(["0", "1", "2"], sort=True)["w"].sum()
+    uniques = tuple(summed.index.get_level_values(i).to_numpy(dtype=float) for i in range(3))
+    return uniques, summed.to_numpy(dtype=float)
 
 
 def _unique_rows(*columns: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:

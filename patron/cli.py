@@ -191,7 +191,8 @@ def features_command(
                 rejects_out=rejects,
             )
             echo(f"features: {written.n_customers:,} customers -> {written.out_path} (Parquet folder)")
-            echo(f"rejects: {written.n_rejected:,} rows with their reason -> {written.rejects_path}")
+            if written.rejects_path is not None:
+                echo(f"rejects: {written.n_rejected:,} rows with their reason -> {written.rejects_path}")
             return
         result = write_features(
             transactions,
@@ -495,8 +496,9 @@ def train_command(
     ] = None,
     engine: Annotated[
         str | None,
-        typer.Option("--engine", help="local (one process) or spark (reads the source with Spark and trains on at most "
-                     "PATRON_SPARK_TRAIN_CUSTOMERS customers sampled by hash; default: settings engine)."),
+        typer.Option("--engine", help="local (one process) or spark (reads the source with Spark, fits the BTYD "
+                     "purchase models on every customer and the rest on at most PATRON_SPARK_TRAIN_CUSTOMERS customers "
+                     "sampled by hash; default: settings engine)."),
     ] = None,
     spark_master: SparkMasterOption = None,
 ) -> None:
@@ -524,6 +526,8 @@ def train_command(
                 on_sampled=lambda sample: echo("\n".join(sample.lines())),
                 on_learned=lambda learned: echo("\n".join(learned.lines())),
             )
+        for line in result.btyd_lines():
+            echo(line)
         echo()
         echo(format_report(result.trained))
 

@@ -4,7 +4,7 @@ stacked snapshots before it, each snapshot with its own BTYD fit and labels (not
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -100,13 +100,29 @@ class TrainingConfig:
 
 
 class FeatureCache:
-    """Features (with labels over the churn horizon) per as-of date, each built once per run."""
+    """Features (with labels over the churn horizon) per as-of date, each built once per run.
 
-    def __init__(self, transactions: pd.DataFrame, horizon_days: int, time_unit_days: int):
+    `purchase_counts` holds, per as-of date, the BTYD purchase models' rows (`models.clv.
+    PURCHASE_COUNT_COLUMNS`) when they come from more customers than `transactions` holds: every
+    customer of a Spark source whose sample `transactions` is (`jobs.spark.btyd`).
+    """
+
+    def __init__(
+        self,
+        transactions: pd.DataFrame,
+        horizon_days: int,
+        time_unit_days: int,
+        purchase_counts: Mapping[pd.Timestamp, pd.DataFrame] | None = None,
+    ):
         self.transactions = transactions
         self.horizon_days = horizon_days
         self.time_unit_days = time_unit_days
+        self.purchase_counts = {pd.Timestamp(k).normalize(): v for k, v in (purchase_counts or {}).items()}
         self._frames: dict[tuple[pd.Timestamp, bool], pd.DataFrame] = {}
+
+    def population_counts(self, as_of: pd.Timestamp) -> pd.DataFrame | None:
+        """The purchase models' rows at `as_of` from beyond `transactions`, or None (fit on the features)."""
+        return self.purchase_counts.get(pd.Timestamp(as_of).normalize())
 
     def get(self, as_of: pd.Timestamp, labels: bool = True) -> pd.DataFrame:
         """Features at `as_of`, labelled with the next `horizon_days` when `labels`."""
@@ -234,7 +250,7 @@ def fit_parts(
     """Fit BTYD on data up to `anchor` (unless given) and churn and value models on the snapshots before it."""
     anchor_features = cache.get(anchor, labels=False)
     if fitted_clv is None:
-        fitted_clv = clv_model(config, btyd_model).fit(anchor_features)
+        fitted_clv = clv_model(config, btyd_model).fit(anchor_features, cache.population_counts(anchor))
     training = stacked_training_set(cache, snapshots, config, fitted_clv)
     columns = model_inputs(training)
     x = training[columns].astype(float)

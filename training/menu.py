@@ -104,15 +104,16 @@ def choose_btyd_model(metrics: dict[str, float], names: list[str]) -> str:
 
 
 def measure_btyd_menu(
-    features: pd.DataFrame, config: TrainingConfig
+    features: pd.DataFrame, config: TrainingConfig, purchase_counts: pd.DataFrame | None = None
 ) -> tuple[dict[str, float], dict[str, CLVModel], dict[str, str]]:
-    """Fit every BTYD model of the menu on labelled features; purchase MAE and churn AUC of each."""
+    """Fit every BTYD model of the menu on labelled features (the purchase models on `purchase_counts`
+    when given); purchase MAE and churn AUC of each on `features`."""
     metrics: dict[str, float] = {}
     failures: dict[str, str] = {}
     fitted_models: dict[str, CLVModel] = {}
     for name in BTYD_MENU:
         try:
-            fitted = clv_model(config, name).fit(features)
+            fitted = clv_model(config, name).fit(features, purchase_counts)
         except Exception as exc:  # a menu entry that cannot be fitted is reported, not fatal
             failures[name] = f"{type(exc).__name__}: {exc}"
             logger.warning("BTYD model %s failed on the inner calibration data: %s", name, exc)
@@ -139,7 +140,7 @@ def choose_on_inner_holdout(cache: FeatureCache, plan: OutOfTimePlan, config: Tr
     """Every choice of a run, made on features at E-2H with labels (E-2H, E-H] (see the module docstring)."""
     anchor = inner_as_of(plan)
     inner = cache.get(anchor)
-    metrics, fitted, failures = measure_btyd_menu(inner, config)
+    metrics, fitted, failures = measure_btyd_menu(inner, config, cache.population_counts(anchor))
     names = [n for n in BTYD_MENU if n in fitted]
     if config.btyd_model != "auto":
         btyd = config.btyd_model

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -35,7 +36,7 @@ from training.campaign_learning import log_uplift
 from training.evaluate import VALUE_SOURCE_METRICS, baseline_churn_scores, holdout_metrics
 from training.fingerprint import data_fingerprint
 from training.fit import FeatureCache, FittedParts, TrainingConfig, assemble_scorer, fit_parts
-from training.menu import InnerChoice, choose_on_inner_holdout
+from training.menu import InnerChoice, choose_on_inner_holdout, inner_as_of
 from training.registry import (
     CANDIDATE_ALIAS,
     EVALUATION_SCORER_PATH,
@@ -53,6 +54,9 @@ logger = logging.getLogger(__name__)
 PACKAGES = ("patron", "mlflow", "lightgbm", "lifetimes", "scikit-learn", "pandas", "numpy", "scipy")
 MAX_PARAM_CHARS = 5000  # MLflow caps a param value at 6,000 characters
 HEADLINE_METRICS = ("churn_auc", "churn_pr_auc", "churn_lift_10", "clv_spearman", "value_spearman")
+PurchaseCounter = Callable[[Sequence[pd.Timestamp], int], Mapping[pd.Timestamp, pd.DataFrame]]
+"""Given the run's BTYD as-of dates and time unit (days), the purchase models' rows at each
+(`models.clv.PURCHASE_COUNT_COLUMNS`)."""
 
 
 @dataclass
@@ -100,6 +104,8 @@ def _btyd_params(scorer: PatronScorer) -> dict[str, Any]:
         value = params.get(key)
         if value is not None and np.isfinite(value):  # Pareto/NBD has no a, b (NaN)
             out[name] = float(value)
+    out["btyd_fit_customers"] = int(getattr(model, "n_customers_", 0))
+    out["btyd_fit_distinct_rows"] = int(getattr(model, "n_purchase_rows_", 0))
     out["fallbacks"] = ("; ".join(getattr(model, "fallbacks_", []) or []) or "none")[:MAX_PARAM_CHARS]
     corr = getattr(model, "freq_monetary_corr_", None)
     out["freq_monetary_corr"] = float(corr) if corr is not None and np.isfinite(corr) else "n/a"
@@ -202,6 +208,11 @@ def _evaluate_out_of_time(
     return Evaluation(parts, components, metrics, scorer)
 
 
+def btyd_as_of_dates(plan: OutOfTimePlan) -> tuple[pd.Timestamp, ...]:
+    """The as-of dates of a run's BTYD fits: the inner holdout's (E-2H), the out-of-time (E-H), production (E)."""
+    return (inner_as_of(plan), plan.holdout_as_of, plan.data_end)
+
+
 def train(
     transactions: pd.DataFrame,
     *,
@@ -215,12 +226,16 @@ def train(
     config: TrainingConfig | None = None,
     policy: TargetingPolicy | None = None,
     uplift_choice: UpliftChoice | None = None,
+    purchase_counts: PurchaseCounter | None = None,
 ) -> TrainResult:
     """Train, evaluate out of time, track in MLflow, register and gate a Patron model.
 
     Values not given come from `settings` (default: `patron.settings.get_settings()`). `uplift_choice`
     (from `training.campaign_learning.learn_uplift`) puts its per-customer uplift model, when chosen, in
-    the production scorer and its held-out comparison in the run.
+    the production scorer and its held-out comparison in the run. `purchase_counts`, when
+    `transactions` is a sample of a larger log, gives every BTYD purchase fit (the menu's at E-2H,
+    the out-of-time one at E-H, the production one at E) the whole log's (frequency, recency, T)
+    rows; everything else is fitted on `transactions`.
     """
     import mlflow
 
@@ -238,6 +253,8 @@ def train(
     tracking_uri = configure_tracking(tracking_uri or settings.resolved_tracking_uri())
 
     plan, transactions, fingerprint, cache, holdout = _design(transactions, config, as_of)
+    if purchase_counts is not None:
+        cache.purchase_counts.update(purchase_counts(btyd_as_of_dates(plan), config.time_unit_days))
     choice = choose_on_inner_holdout(cache, plan, config)
     config = choice.config_for(config)
     base_metadata = {

@@ -124,8 +124,12 @@ def rejects_schema(source: Source) -> pa.Schema:
     return pa.schema([*fields, pa.field("reason", pa.string())])
 
 
-def write_rejects(keyed: KeyedRows, options: ValidationOptions, path: Path) -> int:
-    """Validate every partition, gather the rejects in source row order and write them to `path`."""
+def write_rejects(keyed: KeyedRows, options: ValidationOptions, path: Path, *, write_empty: bool = True) -> int:
+    """Validate every partition, gather the rejects in source row order and write them to `path`.
+
+    `write_empty=False` writes nothing when no row is rejected, as the local `patron features` and
+    `patron train` do (`patron score` always writes the file: it is published with the scores).
+    """
     from features.io import write_table
 
     schema = rejects_schema(keyed.source)
@@ -135,7 +139,8 @@ def write_rejects(keyed: KeyedRows, options: ValidationOptions, path: Path) -> i
         index = table.schema.get_field_index(name)
         table = table.set_column(index, name, table.column(name).cast(pa.timestamp("ns")))
     frame = table.to_pandas()
-    write_table(frame, path)
+    if len(frame) or write_empty:
+        write_table(frame, path)
     return len(frame)
 
 
@@ -239,7 +244,7 @@ class SparkFeaturesResult:
     out_path: Path
     n_customers: int
     n_rejected: int
-    rejects_path: Path
+    rejects_path: Path | None  # None when no row was rejected (no file is written, as with the local engine)
     n_partitions: int
 
 
@@ -299,10 +304,10 @@ def features_with_spark(
         )
         features.sortWithinPartitions("customer_id").write.mode("overwrite").parquet(out)
         rejects_path = Path(rejects_out) if rejects_out else rejects_path_for(out)
-        n_rejected = write_rejects(keyed, validation, rejects_path)
+        n_rejected = write_rejects(keyed, validation, rejects_path, write_empty=False)
     finally:
         keyed.frame.unpersist()
     n_customers = spark.read.parquet(out).count()
     if n_customers == 0:
         raise DataError(f"no customer has a purchase on or before {day.date()}; choose a later --as-of")
-    return SparkFeaturesResult(Path(out), n_customers, n_rejected, rejects_path, keyed.n_partitions)
+    return SparkFeaturesResult(Path(out), n_customers, n_rejected, rejects_path if n_rejected else None, keyed.n_partitions)

@@ -217,8 +217,53 @@ def customer_rows(
     nanosecond_columns: Sequence[str],
     options: dict[str, Any],
 ) -> Iterator[pa.RecordBatch]:
-    """The customers of a partition with at least one accepted row, each once (a customer's rows share a partition)."""
+    """The customers of a partition with at least one accepted row, each once (a customer's rows share a
+    partition), with the latest accepted timestamp of their rows (`last_ns`, nanoseconds)."""
     transactions = accepted_rows(batches, columns, nanosecond_columns, options)
     if transactions is not None:
-        ids = transactions["customer_id"].unique()
-        yield pa.RecordBatch.from_pydict({"customer_id": pa.array(np.asarray(ids, dtype=object), pa.string())})
+        last = transactions.groupby("customer_id", sort=False)["timestamp"].max()
+        yield pa.RecordBatch.from_pydict(
+            {
+                "customer_id": pa.array(np.asarray(last.index, dtype=object), pa.string()),
+                "last_ns": pa.array(last.to_numpy(dtype="datetime64[ns]").view(np.int64), pa.int64()),
+            }
+        )
+
+
+PURCHASE_COUNT_SCHEMA = pa.schema(
+    [
+        pa.field("as_of_day", pa.int64()),
+        pa.field("frequency", pa.float64()),
+        pa.field("recency", pa.float64()),
+        pa.field("T", pa.float64()),
+        pa.field("customers", pa.int64()),
+    ]
+)
+"""A partition's distinct (frequency, recency, T) rows at each as-of day (days since 1970) with their customers."""
+
+
+def purchase_count_rows(
+    batches: Iterator[pa.RecordBatch],
+    *,
+    columns: Sequence[str],
+    nanosecond_columns: Sequence[str],
+    options: dict[str, Any],
+    as_of_dates: Sequence[pd.Timestamp],
+    time_unit_days: int,
+) -> Iterator[pa.RecordBatch]:
+    """Each as-of date's distinct (frequency, recency, T) rows of the partition's customers, counted
+    (`features.rfm_summary`, the definition `build_features` uses): at most one row per distinct triple."""
+    from features import rfm_summary
+    from features.customer_rows import as_of_day
+
+    transactions = accepted_rows(batches, columns, nanosecond_columns, options)
+    if transactions is None:
+        return
+    for as_of in as_of_dates:
+        summary = rfm_summary(transactions, as_of, time_unit_days)
+        if summary.empty:
+            continue
+        counts = summary.groupby(["frequency", "recency", "T"], sort=False).size().rename("customers").reset_index()
+        counts.insert(0, "as_of_day", np.int64(as_of_day(as_of)))
+        counts["customers"] = counts["customers"].astype(np.int64)
+        yield from pa.Table.from_pandas(counts, schema=PURCHASE_COUNT_SCHEMA, preserve_index=False).to_batches()

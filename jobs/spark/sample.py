@@ -6,20 +6,27 @@ The LightGBM fits need each customer's whole history, not the whole population: 
 cluster, and a customer is in or out with all of its rows. Spark finds them without gathering every
 id: a hash threshold a little above the wanted share picks the candidates, the driver orders those
 (about `max_customers` pairs) and the rows are filtered against the last sampled (hash, id) key. Only
-the sampled customers' rows reach the driver, where training runs as usual.
+the sampled customers' rows reach the driver, where training runs as usual; the BTYD purchase models
+are fitted on every customer of the source (`jobs.spark.btyd`), from the same keyed rows, kept on disk
+while the training source is open.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 import pyarrow as pa
 
+from core import defaults
 from core.errors import DataError
+from core.units import NS_PER_DAY
 from features.validate import LoadResult
 from jobs.load import LoadOptions
 from jobs.spark import partition
@@ -32,6 +39,31 @@ if TYPE_CHECKING:
 SAMPLE_RULE = "smallest xxhash64(seed, customer_id), ties by customer_id"
 _HASH_SPAN = 2.0**64  # xxhash64 is uniform over the signed 64-bit integers
 _MARGIN_SIGMAS = 6.0  # candidates above the wanted share: fewer than max_customers about once in 1e9 runs
+
+
+@dataclass(frozen=True)
+class TrainingSource:
+    """A Spark source read for training: its rows keyed by customer (persisted while open) and their validation."""
+
+    keyed: KeyedRows
+    validation: ValidationOptions
+    path: str
+
+
+@contextmanager
+def open_training_source(
+    spark: SparkSession, transactions: str, options: LoadOptions, *, partition_rows: int = defaults.SPARK_PARTITION_ROWS
+) -> Iterator[TrainingSource]:
+    """Read `transactions` with Spark and keep its keyed rows on disk while the training uses them."""
+    from pyspark import StorageLevel
+
+    validation = ValidationOptions.from_load_options(options)
+    keyed = keyed_rows(spark, transactions, validation, sep=options.sep, header=options.header, partition_rows=partition_rows)
+    keyed = KeyedRows(keyed.source, keyed.frame.persist(StorageLevel.DISK_ONLY), keyed.n_rows, keyed.n_partitions)
+    try:
+        yield TrainingSource(keyed, validation, transactions)
+    finally:
+        keyed.frame.unpersist()
 
 
 @dataclass(frozen=True)
@@ -48,6 +80,8 @@ class CustomerSample:
     rejects_path: Path | None
     """The whole source's rejected rows with their reason (None when none was rejected)."""
     seed: int
+    last_day: pd.Timestamp
+    """The day of the source's latest accepted row (the run's E unless --as-of says otherwise)."""
 
     def params(self) -> dict[str, Any]:
         """What the training run logs to MLflow about the sample."""
@@ -92,17 +126,8 @@ def last_sampled_key(customers: DataFrame, n_customers: int, max_customers: int,
     return int(last["hash"]), str(last["customer_id"])
 
 
-def sample_customers(
-    spark: SparkSession,
-    transactions: str,
-    options: LoadOptions,
-    *,
-    max_customers: int,
-    seed: int,
-    partition_rows: int,
-    rejects_out: str,
-) -> CustomerSample:
-    """Read `transactions` with Spark, write its rejects and bring at most `max_customers` customers' rows to the driver."""
+def sample_customers(source: TrainingSource, *, max_customers: int, seed: int, rejects_out: str) -> CustomerSample:
+    """Write the source's rejects and bring at most `max_customers` customers' rows to the driver."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -110,17 +135,15 @@ def sample_customers(
 
     if max_customers < 1:
         raise DataError(f"the training sample needs at least one customer, got {max_customers}")
-    validation = ValidationOptions.from_load_options(options)
-    keyed = keyed_rows(spark, transactions, validation, sep=options.sep, header=options.header, partition_rows=partition_rows)
-    keyed = KeyedRows(keyed.source, keyed.frame.persist(StorageLevel.DISK_ONLY), keyed.n_rows, keyed.n_partitions)
+    keyed, validation = source.keyed, source.validation
     customers = keyed.run(
         functools.partial(partition.customer_rows, options=validation.as_kwargs()),
-        pa.schema([pa.field("customer_id", pa.string())]),
+        pa.schema([pa.field("customer_id", pa.string()), pa.field("last_ns", pa.int64())]),
     ).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        n_customers = customers.count()
+        n_customers, last_ns = customers.agg(F.count("*"), F.max("last_ns")).collect()[0]
         if n_customers == 0:
-            raise DataError(f"no usable transaction row in {transactions}")
+            raise DataError(f"no usable transaction row in {source.path}")
         rows = keyed.frame
         if n_customers > max_customers:
             last_hash, last_id = last_sampled_key(customers, n_customers, max_customers, seed)
@@ -128,15 +151,12 @@ def sample_customers(
             rows = rows.filter((hashed < last_hash) | ((hashed == last_hash) & (F.col(KEY) <= last_id)))
         table = rows.toArrow()
         rejects_path = Path(rejects_out)
-        n_rejected = write_rejects(keyed, validation, rejects_path)
+        n_rejected = write_rejects(keyed, validation, rejects_path, write_empty=False)
     finally:
         customers.unpersist()
-        keyed.frame.unpersist()
     table = table.take(pa.compute.sort_indices(table, [(ROW, "ascending")]))  # source order, as the local engine reads
     raw = partition.source_frame(table, keyed.source.columns, keyed.source.nanosecond_columns)
     loaded = validate_transactions(raw, **validation.as_kwargs())
-    if not n_rejected:
-        rejects_path.unlink(missing_ok=True)
     return CustomerSample(
         loaded=loaded,
         source_customers=int(n_customers),
@@ -145,8 +165,8 @@ def sample_customers(
         source_rejected=n_rejected,
         rejects_path=rejects_path if n_rejected else None,
         seed=seed,
+        last_day=pd.Timestamp(int(last_ns) // NS_PER_DAY * NS_PER_DAY),
     )
-
 
 
 def log_sample(run_id: str, tracking_uri: str, sample: CustomerSample) -> None:

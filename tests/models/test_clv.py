@@ -14,7 +14,7 @@ from model_data import rfm
 
 import models.clv as clv_module
 from core.errors import ModelError
-from models.clv import MENU, PREDICTION_COLUMNS, CLVModel
+from models.clv import MENU, PREDICTION_COLUMNS, CLVModel, purchase_counts
 
 LIFETIMES_FITTERS = {
     "bgnbd": BetaGeoFitter,
@@ -92,6 +92,33 @@ def test_fit_on_distinct_rows_gives_the_per_customer_estimates(name, cdnow_sampl
     # Same objective up to summation order: equal to the optimiser's tolerance (seen: < 1e-12).
     for key, value in {**theirs.to_dict(), **spend.to_dict()}.items():
         assert ours.params_[key] == pytest.approx(value, rel=1e-6), key
+
+
+@pytest.mark.parametrize("name", MENU)
+def test_purchase_counts_of_more_customers_fit_the_purchase_model_only(name, cdnow_sample_rfm_weeks):
+    """What `patron train --engine spark` does: purchase model on a population's counts, Gamma-Gamma on a sample."""
+    data = cdnow_sample_rfm_weeks
+    sample = data.iloc[::4]
+    whole = CLVModel(model=name, time_unit_days=7).fit(data)
+    spend = CLVModel(model=name, time_unit_days=7).fit(sample)
+    counts = purchase_counts(data)
+    assert counts["customers"].sum() == len(data) and len(counts) < len(data) / 2
+    ours = CLVModel(model=name, time_unit_days=7).fit(sample, purchase_counts=counts.iloc[::-1])  # any row order
+    assert (ours.n_customers_, ours.n_purchase_rows_) == (len(data), len(counts))
+    for key, value in ours.params_.items():
+        expected = (spend if key in ("p", "q", "v") else whole).params_[key]
+        assert value == expected or (math.isnan(value) and math.isnan(expected)), key  # the same optimiser inputs
+
+
+def test_purchase_counts_are_checked_like_features(cdnow_sample_rfm_weeks):
+    counts = purchase_counts(cdnow_sample_rfm_weeks)
+    bad_recency = counts.assign(recency=counts["T"] + 1.0)
+    with pytest.raises(ModelError, match="recency must not exceed T"):
+        CLVModel(time_unit_days=7).fit(cdnow_sample_rfm_weeks, purchase_counts=bad_recency)
+    with pytest.raises(ModelError, match="whole numbers >= 1"):
+        CLVModel(time_unit_days=7).fit(cdnow_sample_rfm_weeks, purchase_counts=counts.assign(customers=0))
+    with pytest.raises(ModelError, match="columns"):
+        CLVModel(time_unit_days=7).fit(cdnow_sample_rfm_weeks, purchase_counts=counts.drop(columns="customers"))
 
 
 def test_clv_equals_lifetimes_customer_lifetime_value(cdnow_days_model, cdnow_rfm_days):

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from features.io import rejects_path_for
 from patron.cli import app
 
 pytestmark = pytest.mark.spark
@@ -31,6 +32,11 @@ def test_features_cli_spark_equals_local_on_cdnow(spark: Any, cdnow_csv: Path, t
     assert got.index.tolist() == expected.index.tolist()
     assert list(got.columns) == list(expected.columns)
     np.testing.assert_allclose(got.to_numpy(float), expected.to_numpy(float), rtol=1e-9, atol=0)
+    # CDNOW's rejected rows (duplicates), the same file from both engines
+    spark_rejects = pd.read_csv(rejects_path_for(tmp_path / "spark"), dtype=str, keep_default_na=False)
+    local_rejects = pd.read_csv(rejects_path_for(tmp_path / "local.parquet"), dtype=str, keep_default_na=False)
+    assert len(spark_rejects) > 0
+    pd.testing.assert_frame_equal(spark_rejects, local_rejects)
 
 
 def test_features_cli_spark_refuses_an_unknown_engine_in_one_line(tmp_path: Path) -> None:
@@ -68,6 +74,9 @@ def test_features_with_labels_spark_equals_local_when_partitions_end_early(spark
     assert list(got.columns) == list(expected.columns) and got["churned"].dtype == expected["churned"].dtype
     assert 0 < expected["churned"].sum() < len(expected)
     np.testing.assert_allclose(got.to_numpy(float), expected.to_numpy(float), rtol=1e-9, atol=0)
+    # no row rejected: neither engine writes a rejects file or a rejects line
+    assert not rejects_path_for(tmp_path / "local.parquet").exists() and not rejects_path_for(tmp_path / "spark").exists()
+    assert "rejects" not in local.output and "rejects" not in spark_run.output
     # one day later the log no longer covers the horizon: both engines refuse with the same line
     refused = [features("2023-06-02", name, *engine) for name, engine in (("l.parquet", ()), ("s", spark_engine))]
     assert [r.exit_code for r in refused] == [1, 1]

@@ -139,6 +139,16 @@ def test_a_partition_whose_rows_are_all_rejected(spark: Any, champion: Champion,
     pd.testing.assert_frame_equal(rejects, read_rejects(rejects_path_for(local_out)))
 
 
+def test_no_rejected_row_gives_the_local_engines_rejects_file(spark: Any, champion: Champion, tmp_path: Path) -> None:
+    """`patron score` publishes the rejects file with the scores, header only when nothing is rejected: Spark too."""
+    log = tmp_path / "clean.csv"
+    champion.transactions.iloc[:300][["customer_id", "timestamp", "amount"]].to_csv(log, index=False)
+    local_out, spark_out = run_both(spark, champion, log, tmp_path, champion.model_uri)
+    local_rejects, spark_rejects = rejects_path_for(local_out), rejects_path_for(spark_out)
+    assert read_rejects(local_rejects).empty
+    assert spark_rejects.read_bytes() == local_rejects.read_bytes() == b"row,customer_id,timestamp,amount,reason\n"
+
+
 @pytest.mark.realdata
 def test_spark_scores_equal_local_on_cdnow(spark: Any, champion: Champion, cdnow_csv: Path, tmp_path: Path) -> None:
     from features.datasets import CDNOW_DATE_FORMAT, CDNOW_MAPPING

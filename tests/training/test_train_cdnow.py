@@ -17,6 +17,7 @@ from training.train import TrainResult, train
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
 PARAMS = ["bgnbd_r", "bgnbd_alpha", "gg_p", "gg_q", "gg_v", "fallbacks", "freq_monetary_corr"]
+PARAMS += ["btyd_fit_customers", "btyd_fit_distinct_rows"]
 PARAMS += ["btyd_model", "value_source", "churn_horizon_days", "churn_snapshots", "data_rows", "data_sha256"]
 PARAMS += ["data_first_timestamp", "data_last_timestamp", "version_mlflow", "version_lightgbm", "version_lifetimes"]
 CHURN = ["churn_auc", "churn_pr_auc", "churn_brier", "churn_logloss", "churn_lift_10", "churn_ece"]
@@ -51,6 +52,8 @@ def test_params_and_metric_names_are_on_the_run(run):
     expected += ["regressor_clv_spearman", "baseline_spend_clv_spearman"]
     assert set(expected) <= set(run.data.metrics), sorted(set(expected) - set(run.data.metrics))
     assert float(run.data.params["bgnbd_r"]) > 0 and float(run.data.params["gg_q"]) > 1
+    # the production purchase fit: CDNOW's customers at 1998-06-30 as their distinct (frequency, recency, T) rows
+    assert (run.data.params["btyd_fit_customers"], run.data.params["btyd_fit_distinct_rows"]) == ("23502", "11102")
     assert run.data.tags["promotion"] == "promoted"
 
 
