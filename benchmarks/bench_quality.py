@@ -127,6 +127,7 @@ def quality(name: str, seed: int, n_bootstrap: int) -> dict[str, object]:
             "regressor_spearman": m.get("regressor_clv_spearman"),
             "spend_rate_spearman": m.get("spend_rate_clv_spearman"),
             "coverage": {k: m[k] for k in sorted(m) if k.startswith("interval_coverage_")},
+            "pit_coverage": {k: m[k] for k in sorted(m) if k.startswith("interval_pit_coverage_")},
             "interval_levels": result.choice.interval_levels,
         }
         if n_bootstrap:
@@ -147,9 +148,7 @@ def quality(name: str, seed: int, n_bootstrap: int) -> dict[str, object]:
 
 def _coverage_what_if(components, holdout, result, params) -> dict[str, dict[str, float]]:
     """Holdout coverage at other levels than the calibrated ones (nominal, never below nominal), with and without the shock."""
-    from models.intervals import interval_coverage, prediction_intervals
-
-    from models.intervals import RATE_SD_KEY
+    from models.intervals import RATE_SD_KEY, interval_coverage, prediction_intervals
 
     calibrated = {k: v for k, v in result.choice.interval_levels.items() if k != RATE_SD_KEY}
     nominal = {k: int(k.rsplit("_", 1)[1]) / 100 for k in calibrated}

@@ -148,7 +148,8 @@ def calendar_rate_sd(
     to 125 s on an early CDNOW origin, while the same parameters gave log ratios within 0.2 of refits).
     """
     step = pd.Timedelta(days=config.snapshot_step_days)
-    actual, predicted = [], []
+    actual: list[float] = []
+    predicted: list[float] = []
     origin = anchor
     while origin >= earliest and len(actual) < MAX_RATE_WINDOWS:
         features = cache.get(origin)
