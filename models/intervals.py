@@ -27,8 +27,15 @@ level, the central level whose interval covers the nominal share of customers on
 holdout (features at E-2H, purchases in (E-2H, E-H]) given that window's own shop-wide rate (the
 model's means scaled by its realised actual / predicted ratio, no shock): the levels then correct the
 customers' spread, not one window's season, and the shock is added on top. The scorer keeps both, so
-the reported holdout (E-H, E] measures them honestly. Everything is vectorised over customers
-(`benchmarks/bench_intervals.py`).
+the reported holdout (E-H, E] measures them honestly. Reported 90% coverage, purchases / spend: CDNOW
+0.922 / 0.922, generated 0.908 / 0.909, Online Retail 0.811 / 0.811 (0.798 / 0.794 with levels fitted
+to the inner window's season; its Christmas quarter runs 1.35x the model, beyond any window before it).
+
+Plain coverage of counts cannot reach an exact share: an interval holds whole atoms, and where most
+customers buy nothing any interval holding 0 covers them. `pit_coverage` reports beside it the
+randomized PIT coverage of the distributions at the nominal levels, which is the nominal level when the
+distributions are right (0.896 / 0.898 at 90% on CDNOW, 0.877 / 0.891 on Online Retail). Everything is
+vectorised over customers (`benchmarks/bench_intervals.py`).
 """
 
 from __future__ import annotations

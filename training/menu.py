@@ -159,7 +159,10 @@ def calendar_rate_sd(
             predicted.append(float(expected.sum()))
         origin -= step
     log_ratios = np.log(np.maximum(actual, 1e-12) / np.maximum(predicted, 1e-12))
-    metrics = {"inner_rate_windows": float(len(actual)), "inner_rate_log_ratio_max": float(np.max(np.abs(log_ratios), initial=0.0))}
+    metrics = {
+        "inner_rate_windows": float(len(actual)),
+        "inner_rate_log_ratio_max": float(np.max(np.abs(log_ratios), initial=0.0)),
+    }
     return rate_shock_sd(np.array(actual), np.array(predicted)), metrics
 
 
