@@ -18,7 +18,7 @@ horizon ends by the inner holdout's end (`rate_shock_sd`). The Gamma x lognormal
 the Gamma of the same mean and variance (1/n' = 1/n + v (1 + 1/n), v = Var M): the count stays
 negative binomial, so the shock costs nothing at scoring time. Measured log ratios (pareto, H = 90 days):
 CDNOW -0.16 to +0.06 over 10 origins (rate_sd 0.10), generated -0.09 to -0.04 (0.06), Online Retail
--0.06 to +0.12 over its 4 origins (0.07) -- and +0.27 on its reported Christmas quarter, which 12 months
+-0.06 to +0.12 over its 4 origins (0.07) -- and +0.30 on its reported Christmas quarter, which 12 months
 of history cannot show (benchmarks/RESULTS.md, "Model quality per shop").
 
 The closed forms cover neither the uncertainty of the fitted parameters nor the misfit of the model at
@@ -220,7 +220,6 @@ def calibrate_levels(
     order_value: np.ndarray,
     params: Mapping[str, float],
     rate_multiplier: float = 1.0,
-    rate_sd: float = 0.0,
 ) -> dict[str, float]:
     """Central levels whose intervals cover each nominal level's share of the given (inner holdout) customers.
 
@@ -235,8 +234,8 @@ def calibrate_levels(
 
         def quantile(u: float, quantity: str = quantity) -> np.ndarray:
             if quantity == "purchases":
-                return purchase_quantiles(expected_purchases, p_alive, frequency, params["r"], u, rate_sd)
-            return spend_quantiles(expected_purchases, p_alive, frequency, order_value, params, u, rate_sd)
+                return purchase_quantiles(expected_purchases, p_alive, frequency, params["r"], u)
+            return spend_quantiles(expected_purchases, p_alive, frequency, order_value, params, u)
 
         for nominal in INTERVAL_LEVELS:
             lo, hi = _CALIBRATION_RANGE

@@ -144,8 +144,9 @@ def calendar_rate_sd(
     """Log-sd of the shop-wide purchase rate against the BTYD model's over windows ending by anchor + H.
 
     Origins every `snapshot_step_days` from the anchor back to `earliest` (at most `MAX_RATE_WINDOWS`),
-    each predicting its next H days with the anchor's parameters (no refit: one Pareto/NBD fit took up
-    to 125 s on an early CDNOW origin, while the same parameters gave log ratios within 0.2 of refits).
+    each predicting its next H days with the anchor's parameters. No refit: Pareto/NBD fits took up to
+    157 s on early origins, and on CDNOW the RMS is 0.099 with the anchor's parameters against 0.094 with
+    a refit per origin (single ratios differ by up to 0.26 on its earliest origins).
     """
     step = pd.Timedelta(days=config.snapshot_step_days)
     actual: list[float] = []
