@@ -20,7 +20,7 @@ sys.path[:0] = [str(REPO)]
 from features import build_features  # noqa: E402
 from features.synthetic import generate_transactions  # noqa: E402
 from models.clv import CLVModel  # noqa: E402
-from models.intervals import prediction_intervals  # noqa: E402
+from models.intervals import RATE_SD_KEY, prediction_intervals  # noqa: E402
 from models.scorer import btyd_outputs  # noqa: E402
 
 
@@ -43,7 +43,7 @@ def main() -> None:
         btyd_seconds = time.perf_counter() - started
         arrays = {c: outputs[c].to_numpy() for c in outputs}
         started = time.perf_counter()
-        intervals = prediction_intervals(arrays, frequency, model.params_)
+        intervals = prediction_intervals(arrays, frequency, model.params_, {RATE_SD_KEY: 0.1})  # with the calendar shock
         interval_seconds = time.perf_counter() - started
         print(  # noqa: T201
             f"{args.customers:,} customers: BTYD outputs {btyd_seconds:.2f} s, intervals {interval_seconds:.2f} s "

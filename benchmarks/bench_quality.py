@@ -127,6 +127,7 @@ def quality(name: str, seed: int, n_bootstrap: int) -> dict[str, object]:
             "regressor_spearman": m.get("regressor_clv_spearman"),
             "spend_rate_spearman": m.get("spend_rate_clv_spearman"),
             "coverage": {k: m[k] for k in sorted(m) if k.startswith("interval_coverage_")},
+            "pit_coverage": {k: m[k] for k in sorted(m) if k.startswith("interval_pit_coverage_")},
             "interval_levels": result.choice.interval_levels,
         }
         if n_bootstrap:
@@ -146,12 +147,18 @@ def quality(name: str, seed: int, n_bootstrap: int) -> dict[str, object]:
 
 
 def _coverage_what_if(components, holdout, result, params) -> dict[str, dict[str, float]]:
-    """Holdout coverage at other interval levels than the calibrated ones: nominal, and never below nominal."""
-    from models.intervals import interval_coverage, prediction_intervals
+    """Holdout coverage at other levels than the calibrated ones (nominal, never below nominal), with and without the shock."""
+    from models.intervals import RATE_SD_KEY, interval_coverage, prediction_intervals
 
-    calibrated = result.choice.interval_levels
+    calibrated = {k: v for k, v in result.choice.interval_levels.items() if k != RATE_SD_KEY}
     nominal = {k: int(k.rsplit("_", 1)[1]) / 100 for k in calibrated}
-    rules = {"nominal": nominal, "never_below_nominal": {k: max(v, nominal[k]) for k, v in calibrated.items()}}
+    shock = {RATE_SD_KEY: result.choice.interval_levels.get(RATE_SD_KEY, 0.0)}
+    rules = {
+        "nominal": nominal,
+        "nominal_with_shock": {**nominal, **shock},
+        "calibrated_without_shock": calibrated,
+        "never_below_nominal": {**{k: max(v, nominal[k]) for k, v in calibrated.items()}, **shock},
+    }
     outputs = {c: components[c].to_numpy(dtype=float) for c in components.columns}
     frequency = holdout["frequency"].to_numpy(dtype=float)
     out = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.intervals import INTERVAL_QUANTITIES, coverage_metric_name
+from models.intervals import INTERVAL_QUANTITIES, coverage_metric_name, pit_metric_name
 from training.evaluate import (
     BASELINES,
     CHURN_METRICS,
@@ -54,11 +54,16 @@ def format_report(result: Any) -> str:
     rows = [[name, *(_cell(m.get(f"{prefix}{name}")) for _, prefix in sources)] for name in VALUE_METRICS]
     out += _table(header, rows)
     out.append(f"value_score from: {VALUE_SOURCE_LABELS.get(result.value_source, result.value_source)}")
-    out += ["", "prediction intervals: share of holdout customers inside (nominal 80% / 90%)"]
+    out += ["", "prediction intervals: share of holdout customers inside (nominal 80% / 90%); randomized PIT: the"]
+    out += ["distributions' own calibration at the nominal levels, free of the counts' atoms (models.intervals)"]
     out += _table(
         ["quantity", "80%", "90%"],
         [
             [q, _cell(m.get(coverage_metric_name(q, 0.80))), _cell(m.get(coverage_metric_name(q, 0.90)))]
+            for q in INTERVAL_QUANTITIES
+        ]
+        + [
+            [f"{q}, randomized PIT", _cell(m.get(pit_metric_name(q, 0.80))), _cell(m.get(pit_metric_name(q, 0.90)))]
             for q in INTERVAL_QUANTITIES
         ],
     )

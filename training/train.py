@@ -7,7 +7,8 @@
    `training.menu`): the BTYD model, the churn model's regularisation, the value score's source and
    the intervals' calibrated levels -- the reported holdout never takes part in a choice;
 3. fit the out-of-time scorer (BTYD up to E-H, churn and value models on snapshots E-2H, E-2H-step, ...)
-   with those choices and measure it, its intervals' coverage and the baselines on the holdout;
+   with those choices and measure it, its intervals' coverage (plain, and randomized PIT at the
+   nominal levels) and the baselines on the holdout;
 4. refit everything on all data up to E (the production scorer);
 5. log params, metrics, plots, fingerprint and versions to MLflow; log the production scorer as the
    pyfunc, register it with alias `candidate`, and run the promotion gate (`training.registry`).
@@ -28,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import ModelError
-from models.intervals import interval_coverage, prediction_intervals
+from models.intervals import RATE_SD_KEY, interval_coverage, pit_coverage, prediction_intervals
 from models.scorer import PatronScorer
 from targeting.policy import TargetingPolicy
 from training import plots
@@ -194,16 +195,13 @@ def _evaluate_out_of_time(
     metrics.update(choice.metrics)
     metrics["value_spearman"] = metrics[VALUE_SOURCE_METRICS[choice.value_source]]
     outputs = {c: components[c].to_numpy(dtype=float) for c in components.columns}
-    intervals = prediction_intervals(
-        outputs, holdout["frequency"].to_numpy(dtype=float), parts.clv_model.params_, choice.interval_levels
-    )
-    metrics.update(
-        interval_coverage(
-            intervals,
-            holdout["holdout_purchases"].to_numpy(dtype=float),
-            holdout["holdout_net_spend"].to_numpy(dtype=float),
-        )
-    )
+    frequency = holdout["frequency"].to_numpy(dtype=float)
+    purchases = holdout["holdout_purchases"].to_numpy(dtype=float)
+    spend = holdout["holdout_net_spend"].to_numpy(dtype=float)
+    intervals = prediction_intervals(outputs, frequency, parts.clv_model.params_, choice.interval_levels)
+    metrics.update(interval_coverage(intervals, purchases, spend))
+    rate_sd = choice.interval_levels.get(RATE_SD_KEY, 0.0)
+    metrics.update(pit_coverage(outputs, frequency, parts.clv_model.params_, purchases, spend, rate_sd))
     metadata["metrics"] = {k: metrics[k] for k in HEADLINE_METRICS if k in metrics}
     return Evaluation(parts, components, metrics, scorer)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from models.intervals import RATE_SD_KEY
 from training.evaluate import VALUE_SOURCE_METRICS
 from training.fit import FeatureCache, TrainingConfig, fit_scorer
 from training.menu import CHURN_CHOICES, btyd_menu_choice, choose_on_inner_holdout, inner_as_of
@@ -46,7 +47,8 @@ def test_every_menu_entry_is_measured_and_the_best_is_chosen(choice):
     assert set(spearman) == {"clv", "regressor", "spend_rate"}
     assert choice.value_source == max(spearman, key=spearman.get)
     assert set(choice.reasons) == {"btyd_model", "churn_model", "value_source"}
-    assert all(0.5 <= level < 1 for level in choice.interval_levels.values())
+    assert all(0.5 <= level < 1 for key, level in choice.interval_levels.items() if key != RATE_SD_KEY)
+    assert 0 <= choice.interval_levels[RATE_SD_KEY] < 1
 
 
 def test_auto_means_the_btyd_menus_choice_in_fit_scorer(small_log):

@@ -49,15 +49,21 @@ def test_the_churn_model_beats_every_baseline_on_online_retail(result):
 # LightGBM level and the blend), churn AUC 0.7409 on all four (tolerance 0.003, as for CDNOW); value
 # Spearman 0.5211 / 0.5328 / 0.5298 / 0.5302 (tolerance 0.015 > the 0.0117 spread); coverage identical.
 # The intervals under-cover here: the levels calibrated on (E-2H, E-H] meet a Christmas quarter in
-# (E-H, E] (RESULTS.md).
+# (E-H, E] whose shop-wide rate is 1.31x the model's, against at most 1.13x in the four windows 12
+# months of history show (rate_sd 0.069; RESULTS.md). The randomized PIT coverage of the distributions
+# at the nominal levels is near nominal (`interval_pit_coverage_*`, 0.005 for solver noise as above).
 GOLDEN_CHURN_MODEL = "logistic"
 GOLDEN = {
     "churn_auc": (0.7409, 0.003),
     "value_spearman": (0.5211, 0.015),
-    "interval_coverage_purchases_90": (0.7979, 0.005),
-    "interval_coverage_spend_90": (0.7944, 0.005),
-    "interval_coverage_purchases_80": (0.7445, 0.005),
-    "interval_coverage_spend_80": (0.6789, 0.005),
+    "interval_coverage_purchases_90": (0.8110, 0.005),
+    "interval_coverage_spend_90": (0.8110, 0.005),
+    "interval_coverage_purchases_80": (0.7448, 0.005),
+    "interval_coverage_spend_80": (0.6875, 0.005),
+    "interval_pit_coverage_purchases_90": (0.8765, 0.005),
+    "interval_pit_coverage_spend_90": (0.8909, 0.005),
+    "interval_pit_coverage_purchases_80": (0.7654, 0.005),
+    "interval_pit_coverage_spend_80": (0.7572, 0.005),
 }
 
 
