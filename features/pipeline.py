@@ -139,6 +139,14 @@ def build_features(
     values.update({name: array[buyers] for name, array in per_code.items()})
 
     _check_finite(values)
+    if "churned" not in columns:
+        # Every column float: written straight into the one float block the frame keeps (the same
+        # block a frame built from a dict of columns consolidates into), without pandas' per-column
+        # checks -- 3 of the ~100 ms a profiled one-customer API pass took.
+        block = np.empty((len(columns), len(buyers)))
+        for i, name in enumerate(columns):
+            block[i] = values[name]
+        return pd.DataFrame(block.T, index=rows.ids[buyers], columns=columns, copy=False)
     data = {name: values[name].astype(np.int64 if name == "churned" else float, copy=False) for name in columns}
     return pd.DataFrame(data, index=rows.ids[buyers], copy=False)
 
