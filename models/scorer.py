@@ -341,14 +341,16 @@ class PatronScorer:
         decisions = decision_columns(inputs, self.policy, ids=pd.Series(ids), tier_boundaries=tier_boundaries)
         cut_points = self.shop_facts.cut_points if self.shop_facts.learned else None
         marketing = marketing_columns(column, decisions, self.clv_model, self.policy, as_of_day, cut_points)
-        table: dict[str, Any] = {"customer_id": ids, "as_of": as_of_day}
+        # the id and reason columns as pandas holds them (Arrow strings under pandas 3): the frame
+        # then keeps them as they are instead of converting Python strings back, column by column
+        table: dict[str, Any] = {"customer_id": frame.index.array, "as_of": as_of_day}
         for name in SCORE_COLUMNS[2:]:
             if name in decisions:
                 table[name] = decisions[name]
             elif name in marketing:
                 table[name] = marketing[name]
             elif name in REASON_COLUMNS:
-                table[name] = reasons[name].to_numpy()
+                table[name] = reasons[name].array
             elif name in ("model_name", "model_version"):
                 table[name] = str(self.metadata.get(name) or "")
             else:
