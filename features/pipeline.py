@@ -141,8 +141,8 @@ def build_features(
     _check_finite(values)
     if "churned" not in columns:
         # Every column float: written into one float block that the frame keeps as it is, without
-        # pandas' checks per column (a dict of columns makes one block per column) -- 3 of the ~100 ms
-        # a profiled one-customer API pass took; the scorer then reads that block back without a copy.
+        # pandas' checks per column (a dict of columns makes one block per column; building it took 3.4 of
+        # the ~100 ms of a one-customer API pass under cProfile); the scorer reads the block back uncopied.
         block = np.empty((len(columns), len(buyers)))
         for i, name in enumerate(columns):
             block[i] = values[name]
