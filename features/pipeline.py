@@ -156,6 +156,14 @@ def build_features(
     values.update({name: array[buyers] for name, array in per_code.items()})
 
     _check_finite(values)
+    if "churned" not in columns:
+        # Every column float: written into one float block that the frame keeps as it is, without
+        # pandas' checks per column (a dict of columns makes one block per column; building it took 3.4 of
+        # the ~100 ms of a one-customer API pass under cProfile); the scorer reads the block back uncopied.
+        block = np.empty((len(columns), len(buyers)))
+        for i, name in enumerate(columns):
+            block[i] = values[name]
+        return pd.DataFrame(block.T, index=rows.ids[buyers], columns=columns, copy=False)
     data = {name: values[name].astype(np.int64 if name == "churned" else float, copy=False) for name in columns}
     return pd.DataFrame(data, index=rows.ids[buyers], copy=False)
 

@@ -207,7 +207,11 @@ def normalise_customer_ids(values: pd.Series) -> pd.Series:
         return values.astype("str")
     text = values if isinstance(values.dtype, pd.StringDtype) else values.astype("str")
     array = pa.array(text.array)
-    if pc.any(pc.or_(pc.match_substring_regex(array, r"^\s|\s$"), pc.equal(array, ""))).as_py():
+    # Whitespace at an end (RE2's \s is among the Unicode spaces `utf8_trim_whitespace` trims) or an
+    # empty id: the regular expression runs only when trimming changes something, as a blank is rare
+    # (0.08 s a column of 1.1M ids against 0.015-0.05 s for the trim).
+    edges = not pc.utf8_trim_whitespace(array).equals(array) and pc.any(pc.match_substring_regex(array, r"^\s|\s$")).as_py()
+    if edges or pc.min(pc.binary_length(array)).as_py() == 0:
         array = pc.utf8_trim_whitespace(array)
         array = pc.if_else(pc.equal(array, ""), pa.scalar(None, array.type), array)
     ids = pd.Series(pd.array(array, dtype="str"), index=values.index)

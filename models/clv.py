@@ -303,10 +303,31 @@ class CLVModel(BaseEstimator):
     def predict_horizons(self, features: pd.DataFrame, horizons_days: Sequence[int]) -> pd.DataFrame:
         """`predict` for several horizons in one pass: `expected_purchases_<h>d` per horizon h."""
         self._check_fitted()
+        x, t_x, T, m = _rfm_arrays(features)
+        margin = features["margin_rate"] if "margin_rate" in features.columns else None
+        margin_values = None if margin is None else pd.to_numeric(margin, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        out = self.predict_horizon_arrays(x, t_x, T, m, horizons_days, margin_values)
+        return pd.DataFrame(out, index=features.index)
+
+    def predict_horizon_arrays(
+        self,
+        x: np.ndarray,
+        t_x: np.ndarray,
+        T: np.ndarray,
+        m: np.ndarray,
+        horizons_days: Sequence[int],
+        margin_rate: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
+        """`predict_horizons` on the RFM columns as float arrays (frequency, recency, T, monetary_value)
+        and the per-row margin share (NaN or None: `margin_rate`), in its column order.
+
+        The scorer reads every feature in one float block: this form spares a single API request
+        building a frame only to read it back (4 of the ~100 ms a profiled one-customer pass took).
+        """
+        self._check_fitted()
         horizons = list(dict.fromkeys(horizons_days))
         if not horizons or not all(h >= 0 for h in horizons):
             raise ModelError(f"horizons must be >= 0 days, got {list(horizons_days)}")
-        x, t_x, T, m = _rfm_arrays(features)
         p = self.params_
         n_months = max(1, round(self.clv_horizon_days / DAYS_PER_MONTH))
         month = self.clv_horizon_days / n_months / self.time_unit_days
@@ -326,19 +347,16 @@ class CLVModel(BaseEstimator):
             monthly = alive[:, len(horizons) :]
             discounted_alive = (np.diff(monthly, axis=1, prepend=0.0) * discount).sum(axis=1)
             order_value = gamma_gamma_order_value(p["p"], p["q"], p["v"], x, m)
-            margin = _margin(features, self.margin_rate, len(x))
+            margin = _margin(margin_rate, self.margin_rate, len(x))
             expected = {
                 f"expected_purchases_{h}d": np.maximum(p_alive * alive[codes, k], 0.0) for k, h in enumerate(horizons)
             }
             clv = margin * order_value * p_alive * discounted_alive[codes]
-        out = pd.DataFrame(
-            {"p_alive": np.clip(p_alive, 0.0, 1.0), **expected, "expected_order_value": order_value, "clv": clv},
-            index=features.index,
-        )
-        bad = ~np.isfinite(out.to_numpy()).all(axis=1)
+        out = {"p_alive": np.clip(p_alive, 0.0, 1.0), **expected, "expected_order_value": order_value, "clv": clv}
+        bad = ~np.logical_and.reduce([np.isfinite(values) for values in out.values()])
         if bad.any():  # pragma: no cover - the closed forms are bounded; this guards the contract
             raise ModelError(
-                f"CLV predictions are not finite for {int(bad.sum())} customers, e.g. {out.index[bad][:3].tolist()}"
+                f"CLV predictions are not finite for {int(bad.sum())} customers, e.g. rows {np.flatnonzero(bad)[:3].tolist()}"
             )
         return out
 
@@ -616,14 +634,11 @@ def _repeat_correlation(x: np.ndarray, m: np.ndarray) -> float:
     return float(np.corrcoef(x[repeat], m[repeat])[0, 1])
 
 
-def _margin(features: pd.DataFrame, default: float, n: int) -> np.ndarray:
-    """Per-row margin share: the `margin_rate` column where present and finite, else the default."""
-    if "margin_rate" not in features.columns:
+def _margin(margin_rate: np.ndarray | None, default: float, n: int) -> np.ndarray:
+    """Per-row margin share: `margin_rate` where present and finite, else the default."""
+    if margin_rate is None:
         return np.full(n, float(default))
-    margin = pd.to_numeric(features["margin_rate"], errors="coerce").to_numpy(
-        dtype=float, na_value=np.nan
-    )
-    return np.where(np.isfinite(margin), margin, float(default))
+    return np.where(np.isfinite(margin_rate), margin_rate, float(default))
 
 
 def _json_scalar(value: Any) -> Any:

@@ -72,6 +72,23 @@ def _btyd_arrays(
     }
 
 
+def _btyd_from_values(
+    clv_model: CLVModel, values: dict[str, np.ndarray], churn_horizon_days: int, clv_horizon_days: int
+) -> dict[str, np.ndarray]:
+    """`_btyd_arrays` from feature columns already read as float arrays (the scorer's `_validated`)."""
+    x, t_x, T, m = (values[c] for c in RFM_COLUMNS)
+    both = clv_model.predict_horizon_arrays(
+        x, t_x, T, m, (churn_horizon_days, clv_horizon_days), values.get("margin_rate")
+    )
+    return {
+        "p_alive": both["p_alive"],
+        "expected_purchases_churn_horizon": both[f"expected_purchases_{churn_horizon_days}d"],
+        "expected_purchases_clv_horizon": both[f"expected_purchases_{clv_horizon_days}d"],
+        "expected_order_value": both["expected_order_value"],
+        "clv": both["clv"],
+    }
+
+
 def _json_ready(value: Any) -> Any:
     """Numpy scalars, arrays and Timestamps as plain JSON values."""
     if isinstance(value, dict):
@@ -242,7 +259,7 @@ class PatronScorer:
     ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
         """The model outputs as arrays (BTYD columns, churn_probability, [regressor_value], value_score)
         and the churn model's input matrix (None when there are no rows)."""
-        out = _btyd_arrays(self.clv_model, frame, self.churn_horizon_days, self.clv_horizon_days)
+        out = _btyd_from_values(self.clv_model, values, self.churn_horizon_days, self.clv_horizon_days)
         if frame.empty:
             out["churn_probability"] = np.zeros(0)
             out["value_score"] = np.zeros(0)
@@ -326,14 +343,16 @@ class PatronScorer:
         decisions = decision_columns(inputs, self.policy, ids=pd.Series(ids), tier_boundaries=tier_boundaries)
         cut_points = self.shop_facts.cut_points if self.shop_facts.learned else None
         marketing = marketing_columns(column, decisions, self.clv_model, self.policy, as_of_day, cut_points)
-        table: dict[str, Any] = {"customer_id": ids, "as_of": as_of_day}
+        # the id and reason columns as pandas holds them (Arrow strings under pandas 3): the frame
+        # then keeps them as they are instead of converting Python strings back, column by column
+        table: dict[str, Any] = {"customer_id": frame.index.array, "as_of": as_of_day}
         for name in SCORE_COLUMNS[2:]:
             if name in decisions:
                 table[name] = decisions[name]
             elif name in marketing:
                 table[name] = marketing[name]
             elif name in REASON_COLUMNS:
-                table[name] = reasons[name].to_numpy()
+                table[name] = reasons[name].array
             elif name in ("model_name", "model_version"):
                 table[name] = str(self.metadata.get(name) or "")
             else:

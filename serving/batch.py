@@ -14,6 +14,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
@@ -64,11 +65,26 @@ def customer_chunks(customer_ids: pd.Series, chunk_size: int) -> tuple[list[np.n
     """Row positions of chunks of whole customers in customer_id order, and the customer count."""
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    if isinstance(customer_ids.dtype, pd.StringDtype) and len(customer_ids) > 1 and not customer_ids.hasnans:
+        # A validated log is already in customer order (`features.validate`): chunks are then runs of
+        # rows found by comparing neighbours, without sorting 5.7M ids (1M customers) again.
+        ids = _arrow_array(customer_ids)
+        if pc.all(pc.less_equal(ids[:-1], ids[1:])).as_py():
+            changes = pc.not_equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False)
+            first_rows = np.concatenate([[0], np.flatnonzero(changes) + 1])
+            bounds = np.append(first_rows[::chunk_size], len(ids))
+            return [np.arange(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)], len(first_rows)
     codes, uniques = pd.factorize(customer_ids, sort=True)
     order = np.argsort(codes, kind="stable")
     starts = np.append(np.arange(0, len(uniques), chunk_size), len(uniques))
     bounds = np.searchsorted(codes[order], starts)
     return [order[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)], len(uniques)
+
+
+def _arrow_array(column: pd.Series) -> pa.Array:
+    """A column of pandas' Arrow strings as one Arrow array (no copy when it is one chunk)."""
+    array = pa.array(column.array)
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
 def score_chunks(
@@ -90,7 +106,9 @@ def score_chunks(
     parts = []
     with tqdm(total=n_customers, unit="customer", file=sys.stderr, disable=not show, desc="scoring") as bar:
         for positions in chunks:  # a loop over chunks; the work inside each is vectorised
-            chunk = LoadResult(transactions=transactions.take(positions), rejects=no_rejects)
+            contiguous = len(positions) and positions[-1] - positions[0] + 1 == len(positions)
+            rows = transactions.iloc[positions[0] : positions[-1] + 1] if contiguous else transactions.take(positions)
+            chunk = LoadResult(transactions=rows, rejects=no_rejects)
             scored = score_transactions(chunk, scorer, as_of)
             bar.update(min(chunk_size, n_customers - bar.n))
             del chunk
@@ -121,7 +139,15 @@ def place_in_tiers(
 def scores_table(scores: pd.DataFrame) -> pa.Table:
     """A scores frame as an Arrow table of `scores_schema()`."""
     schema = scores_schema()
-    arrays = [pa.array(scores[field.name].to_numpy(), type=field.type, from_pandas=True) for field in schema]
+    arrays = []
+    for column_field in schema:
+        column = scores[column_field.name]
+        if isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow":
+            # pandas' Arrow strings as they are (through Python strings: 0.30-0.35 s against 0.04 s CPU per 200k scores)
+            array = _arrow_array(column).cast(column_field.type)
+        else:
+            array = pa.array(column.to_numpy(), type=column_field.type, from_pandas=True)
+        arrays.append(array)
     return pa.Table.from_arrays(arrays, schema=schema)
 
 

@@ -54,7 +54,15 @@ def labels(codes: np.ndarray, names: Sequence[str]) -> Any:
         return np.asarray(list(names), dtype=object)[codes]
     import pyarrow as pa
 
-    return labels_from_arrow(pa.array(list(names), type=pa.large_string()).take(pa.array(codes)))
+    return labels_from_arrow(_arrow_names(tuple(names)).take(pa.array(codes)))
+
+
+@functools.lru_cache(maxsize=64)
+def _arrow_names(names: tuple[str, ...]) -> Any:
+    """The label names as one Arrow array, built once per name list (five lists per scoring call)."""
+    import pyarrow as pa
+
+    return pa.array(list(names), type=pa.large_string())
 
 
 def labels_from_arrow(strings: Any) -> Any:
