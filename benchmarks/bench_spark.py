@@ -8,7 +8,8 @@ the workers alive at once, and the largest single worker: the memory one partiti
 
     .venv/bin/python benchmarks/bench_spark.py                              # 1M customers, both engines
     .venv/bin/python benchmarks/bench_spark.py --customers 100000           # quicker
-    .venv/bin/python benchmarks/bench_spark.py --large-customers 3000000    # and a Spark-only run on a larger log
+    .venv/bin/python benchmarks/bench_spark.py --customers 0 --large-customers 16000000 --large-local-cap-gb 12
+                                                                            # a log larger than the local engine can hold
     .venv/bin/python benchmarks/bench_spark.py --customers 200000 --partition-rows 100000 --memory-cap-gb 0.8
 
 The last form runs both engines under one memory cap, a scaled-down stand-in for a log larger than a
@@ -168,10 +169,42 @@ def load_average() -> str:
     return " / ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
+def large_runs(folder: Path, n_customers: int, seed: int, as_of: str, env: dict[str, str],
+               local_cap_gb: float) -> list[str]:
+    """The large log: the local engine under `local_cap_gb` (when given), then Spark `local[2]` uncapped."""
+    large = folder / f"large_{n_customers}"
+    large_rows = generate_large(large, n_customers, seed)
+    print(f"large log: {n_customers:,} customers, {large_rows:,} rows in {large}", flush=True)
+    lines = []
+    if local_cap_gb:
+        out = folder / "large_local.parquet"
+        args = ["score", "--transactions", str(large), "--as-of", as_of, "--out", str(out)]
+        wall, peak, output, code = run(args, env, cap_bytes=int(local_cap_gb * GB), allow_failure=True)
+        lines.append(capped_line("local", n_customers, large_rows, wall, peak, code, output))
+        print(lines[-1], flush=True)
+        out.unlink(missing_ok=True)
+    out = folder / "spark_large_scores"
+    shutil.rmtree(out, ignore_errors=True)
+    args = ["score", "--transactions", str(large), "--as-of", as_of, "--out", str(out),
+            "--engine", "spark", "--spark-master", "local[2]"]
+    wall, peak, output, code = run(args, env, allow_failure=True)
+    print(output.strip().splitlines()[-2:], flush=True)
+    result = "finished" if code == 0 else f"failed (exit {code})"
+    lines.append(f"{report('spark local[2]', n_customers, large_rows, wall, peak)} {result} |")
+    print(lines[-1], flush=True)
+    if code == 0:
+        scored = pd.read_parquet(out, columns=["customer_id"]).shape[0]
+        print(f"spark scored {scored:,} customers", flush=True)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--large-customers", type=int, default=0, help="Also a Spark-only run on this many customers.")
+    parser.add_argument("--customers", type=int, default=1_000_000, help="Both engines on this many customers (0: skip).")
+    parser.add_argument("--large-customers", type=int, default=0,
+                        help="Also a run on a log this large, written as Parquet files of 1M customers.")
+    parser.add_argument("--large-local-cap-gb", type=float, default=0.0,
+                        help="On the large log, also the local engine, killed when its resident memory passes this.")
     parser.add_argument("--train-customers", type=int, default=5_000)
     parser.add_argument("--partition-rows", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
@@ -184,54 +217,55 @@ def main() -> None:
     folder = options.workdir or Path(tempfile.mkdtemp(prefix="bench_spark_"))
     folder.mkdir(parents=True, exist_ok=True)
     model = train_model(folder, options.train_customers, options.seed + 1)
-    data_path = folder / f"score_{options.customers}.parquet"
-    transactions = generate(options.customers, options.seed, data_path)
-    rows = len(transactions)
-    as_of = pd.Timestamp(transactions["timestamp"].max()).date().isoformat()
-    del transactions
+    as_of = model.as_of.date().isoformat()
     env = {**os.environ, "PATRON_TRACKING_URI": model.tracking_uri, "PATRON_MODEL_URI": model.model_uri,
            "PATRON_SPARK_PARTITION_ROWS": str(options.partition_rows)}
     lines = ["| engine | customers | transactions | wall | driver peak | JVM peak | workers peak (sum) | largest worker |",
              "|---|---|---|---|---|---|---|---|"]
     print(f"load average (1/5/15 min) at start: {load_average()}", flush=True)
-    if options.memory_cap_gb:
-        lines = [lines[0] + " result |", lines[1] + "---|",
-                 *capped_runs(data_path, rows, options.customers, as_of, folder, env, options.memory_cap_gb)]
-        print(f"load average (1/5/15 min) at end: {load_average()}")
-        print("\n".join(lines))
-        return
-    if not options.skip_local:
+    if options.customers:
+        data_path = folder / f"score_{options.customers}.parquet"
+        rows = len(generate(options.customers, options.seed, data_path))
+        if options.memory_cap_gb:
+            lines = [lines[0] + " result |", lines[1] + "---|",
+                     *capped_runs(data_path, rows, options.customers, as_of, folder, env, options.memory_cap_gb)]
+            print(f"load average (1/5/15 min) at end: {load_average()}")
+            print("\n".join(lines))
+            return
+        lines += both_engines(data_path, rows, options.customers, as_of, folder, env, options.skip_local)
+    if options.large_customers:
+        lines[0:2] = [lines[0] + " result |", lines[1] + "---|"]
+        lines += large_runs(folder, options.large_customers, options.seed + 100, as_of, env, options.large_local_cap_gb)
+    print(f"load average (1/5/15 min) at end: {load_average()}")
+    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / GB:.0f} GB, "
+          f"Python {platform.python_version()}")
+    print("\n".join(lines))
+
+
+def both_engines(data_path: Path, rows: int, customers: int, as_of: str, folder: Path, env: dict[str, str],
+                 skip_local: bool) -> list[str]:
+    """The local engine and Spark `local[2]` on one log, and whether their outputs agree."""
+    lines = []
+    if not skip_local:
         out = folder / "local.parquet"
         wall, peak, output, _ = run(["score", "--transactions", str(data_path), "--as-of", as_of, "--out", str(out)], env)
         print(output.strip().splitlines()[-2:], flush=True)
-        lines.append(report("local", options.customers, rows, wall, peak))
+        lines.append(report("local", customers, rows, wall, peak))
         print(lines[-1], flush=True)
     out = folder / "spark_scores"
     shutil.rmtree(out, ignore_errors=True)
     spark_args = ["--engine", "spark", "--spark-master", "local[2]"]
     wall, peak, output, _ = run(["score", "--transactions", str(data_path), "--as-of", as_of, "--out", str(out), *spark_args], env)
     print(output.strip().splitlines()[-2:], flush=True)
-    lines.append(report("spark local[2]", options.customers, rows, wall, peak))
+    lines.append(report("spark local[2]", customers, rows, wall, peak))
     print(lines[-1], flush=True)
-    if not options.skip_local:
+    if not skip_local:
         local = pd.read_parquet(folder / "local.parquet", columns=["customer_id", "clv"]).sort_values("customer_id")
         spark = pd.read_parquet(out, columns=["customer_id", "clv"]).sort_values("customer_id")
         same = local["customer_id"].tolist() == spark["customer_id"].tolist() and (
             (local["clv"].to_numpy() - spark["clv"].to_numpy()) == 0).all()
         print(f"same customers and clv in both outputs: {same}", flush=True)
-    if options.large_customers:
-        large = folder / f"large_{options.large_customers}"
-        large_rows = generate_large(large, options.large_customers, options.seed + 100)
-        out = folder / "spark_large_scores"
-        shutil.rmtree(out, ignore_errors=True)
-        wall, peak, output, _ = run(["score", "--transactions", str(large), "--as-of", as_of, "--out", str(out), *spark_args], env)
-        print(output.strip().splitlines()[-2:], flush=True)
-        lines.append(report("spark local[2]", options.large_customers, large_rows, wall, peak))
-        print(lines[-1], flush=True)
-    print(f"load average (1/5/15 min) at end: {load_average()}")
-    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / GB:.0f} GB, "
-          f"Python {platform.python_version()}")
-    print("\n".join(lines))
+    return lines
 
 
 if __name__ == "__main__":
