@@ -73,7 +73,7 @@ named move either way: the completed-gap statistics (a purchase today completes 
 gap_mean, gap_std, gap_trend, gap_last, gap_previous), the per-order and per-day means (monetary_value,
 avg_order_value), first_order_value (a purchase earlier in the day than a first-ever one today becomes
 the first order) and the optional shares (discount_share, promo_share, top_category_share, margin_rate).
-tests/features/test_pipeline.py checks every entry on a generated log."""
+tests/features/test_properties.py checks every entry on a generated log."""
 _OPTIONAL_SOURCES = {
     "discount_share": "discount",
     "promo_share": "promo",
