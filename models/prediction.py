@@ -7,7 +7,7 @@ partition. `check_scorer` runs a model's own example through it before the model
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,12 +73,14 @@ def score_transactions(
     date_format: str | None = None,
     keep_duplicates: bool = False,
     tier_boundaries: Sequence[BoundaryKey | None] | None = None,
+    tier_ids: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> ScoredTransactions:
     """Validate `transactions` against the contract, build features at `as_of` and score them.
 
     A `LoadResult` (from `features.load_transactions` or `validate_transactions`) is taken as already
     validated. Tiers: ranked within these customers when `tier_boundaries` is None, else placed against
-    them (`targeting.tiers.tier_boundaries` of the whole population). Scores are sorted by customer_id;
+    them (`targeting.tiers.tier_boundaries` of the whole population), ties broken by customer id (by
+    `tier_ids(customer_ids)` when the rows carry keys that are not the contract's ids). Scores are sorted by customer_id;
     rejected rows keep their position in `transactions` (`row`) and their `reason`. Rows that are all
     rejected give no scores and every row in the rejects, never an exception.
     """
@@ -104,7 +106,7 @@ def score_transactions(
     features = build_features(rows, as_of=as_of_day, time_unit_days=scorer.time_unit_days)
     if features.empty:
         return ScoredTransactions(empty_scores(), loaded.rejects)
-    scores, inputs = scorer.score_with_inputs(features, as_of_day, tier_boundaries)
+    scores, inputs = scorer.score_with_inputs(features, as_of_day, tier_boundaries, tier_ids)
     # tags and exclusions that need the rows themselves (event days, new arrivals, repurchase cycles)
     scores = add_transaction_signals(scores, rows, as_of_day, scorer.policy, scorer.shop_facts)
     if tuple(scores.columns) != SCORE_COLUMNS:

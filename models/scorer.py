@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -315,8 +315,13 @@ class PatronScorer:
         features: pd.DataFrame,
         as_of: Any,
         tier_boundaries: Sequence[BoundaryKey | None] | None = None,
+        tier_ids: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-        """`score`'s table and the decision inputs it was decided from (for `redecide`)."""
+        """`score`'s table and the decision inputs it was decided from (for `redecide`).
+
+        `tier_ids` maps the features' customer ids to the ids that break value-score ties against
+        `tier_boundaries` (the API's pass keys `<request>|<id>` to `<id>`); None: the ids themselves.
+        """
         frame, values = self._validated(features)
         as_of_day = pd.Timestamp(as_of)
         if as_of_day.tzinfo is not None:
@@ -340,6 +345,8 @@ class PatronScorer:
         if missing:
             raise DataError(f"the scores lack columns {missing} that targeting needs; score them with the model first")
         ids = frame.index.to_numpy()
+        if tier_ids is not None:
+            ids = tier_ids(ids)
         decisions = decision_columns(inputs, self.policy, ids=pd.Series(ids), tier_boundaries=tier_boundaries)
         cut_points = self.shop_facts.cut_points if self.shop_facts.learned else None
         marketing = marketing_columns(column, decisions, self.clv_model, self.policy, as_of_day, cut_points)

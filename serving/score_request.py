@@ -86,6 +86,12 @@ def prefixed_ids(requests: Sequence[PreparedRequest]) -> list[str]:
     return [f"{k}|{cid}" for k, request in enumerate(requests) for cid in request.ids]
 
 
+def unprefixed_ids(keys: np.ndarray) -> np.ndarray:
+    """The customer ids of a pass's keys (`<k>|<id>` -> `<id>`): value-score ties at a tier boundary are
+    broken by the customer's own id, as in the batch, not by the key (`0|C9` sorts before `C1`)."""
+    return np.array([str(key).split("|", 1)[1] for key in keys], dtype=object)
+
+
 def normalised_ids(body: ScoreRequest) -> pd.Series:
     """The request's customer ids as the data contract reads them (`17850.0` and ` 17850` are `17850`)."""
     from features.validate import normalise_customer_ids  # the contract's one definition of an id
@@ -161,7 +167,12 @@ def score_requests(
     if tier_boundaries is None:  # never rank within a pass: a customer's tier must not depend on who shares it
         tier_boundaries = scorer.training_tier_boundaries()
     scored = score_transactions(
-        raw_transactions(requests, fields), scorer, as_of, keep_duplicates=keep_duplicates, tier_boundaries=tier_boundaries
+        raw_transactions(requests, fields),
+        scorer,
+        as_of,
+        keep_duplicates=keep_duplicates,
+        tier_boundaries=tier_boundaries,
+        tier_ids=unprefixed_ids,
     )
     customer_starts = np.cumsum([0] + [len(request.ids) for request in requests])
     prefixed = prefixed_ids(requests)

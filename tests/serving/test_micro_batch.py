@@ -153,3 +153,17 @@ def test_stopping_answers_requests_the_consumer_was_waiting_with(registry, score
 
     error = asyncio.run(main())
     assert error is not None and "shutting down" in str(error)
+
+
+def test_a_tie_at_a_tier_boundary_is_broken_by_the_customer_id_not_the_pass_key(registry, scorer):
+    """A customer whose value score equals a boundary's sits below it when their id sorts after the
+    boundary's (the batch's rule); the pass key `0|<id>` sorts before any id starting with a letter."""
+    request = prepared_requests(registry, scorer, 1)[0]
+    alone = score_requests([request], scorer, registry.as_of, False)[0].scores.iloc[0]
+    customer_id, value = str(alone["customer_id"]), float(alone["value_score"])
+    assert customer_id[0].isalpha() and customer_id > customer_id[0]
+    below = [None, None, (value, customer_id[0])]  # same score, boundary id sorts before the customer's
+    above = [None, None, (value, customer_id)]  # the boundary is the customer itself
+    tier_below = score_requests([request], scorer, registry.as_of, False, below)[0].scores.iloc[0]["value_tier"]
+    tier_above = score_requests([request], scorer, registry.as_of, False, above)[0].scores.iloc[0]["value_tier"]
+    assert (tier_below, tier_above) == ("regular", "silver")
