@@ -3,7 +3,8 @@
 `campaign_features` builds each campaign customer's features as a nightly batch before the send would
 have (`features.build_features` as of the day before the send date: purchases before it only). The
 customers of the reported campaigns are split at random (seeded) into a training part and a held-out
-`HOLDOUT_SHARE`; the segment table (stage x tier, empirical Bayes) and the two-model learner
+`HOLDOUT_SHARE`, by customer (`held_out_rows`: a customer in several campaigns is learned on or judged on,
+never both); the segment table (stage x tier, empirical Bayes) and the two-model learner
 (`models.uplift.CustomerUpliftModel`) are both fitted on the training part and ranked on the held-out
 customers by Qini AUC and uplift at the top `TOP_SHARE` (`training.uplift_metrics`). The learner is chosen
 only when it wins on both; it is then refitted on every campaign customer.
@@ -64,6 +65,15 @@ def mean_lift(outcomes: pd.DataFrame, channel_lift: dict[str, float]) -> float:
     return float(lift.mean()) if len(lift) else 1.0
 
 
+def held_out_rows(customer_ids: pd.Series, seed: int) -> np.ndarray:
+    """Rows of the held-out customers: `HOLDOUT_SHARE` of the distinct customers, drawn at random (seeded),
+    with every campaign row of a drawn customer. Customers are numbered in id order, so the draw does not
+    depend on the rows' order."""
+    codes, customers = pd.factorize(customer_ids.astype(str), sort=True)
+    held_customers = np.random.default_rng([seed, 13]).random(len(customers)) < HOLDOUT_SHARE
+    return held_customers[codes]
+
+
 def choose_learner(
     outcomes: pd.DataFrame,
     features: pd.DataFrame,
@@ -79,7 +89,7 @@ def choose_learner(
     n = len(outcomes)
     if n < MIN_CUSTOMERS:
         return UpliftChoice(SEGMENT_TABLE, None, reason=f"{n} campaign customers: fewer than {MIN_CUSTOMERS}, no per-customer model tried")
-    held = np.random.default_rng([seed, 13]).random(n) < HOLDOUT_SHARE
+    held = held_out_rows(outcomes["customer_id"], seed)
     treated = (outcomes["group"] == TREATMENT).to_numpy()
     bought = outcomes["bought"].to_numpy(dtype=bool)
     fit_rows = outcomes[~held]

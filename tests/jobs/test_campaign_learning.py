@@ -17,7 +17,7 @@ from training.campaign_learning import (
     shrink,
     shrink_tiers,
 )
-from training.uplift_model import campaign_features
+from training.uplift_model import HOLDOUT_SHARE, campaign_features, held_out_rows
 
 POLICY = TargetingPolicy()
 
@@ -145,3 +145,14 @@ def test_few_campaign_customers_keep_the_table(world):
     few = read_assignments(world.assignments).groupby("group").head(400)
     result = learn_uplift(few, world.transactions, POLICY)
     assert result.choice is not None and result.choice.chosen == "segment_table" and result.customer_model is None
+
+
+def test_held_out_customers_keep_all_their_campaign_rows_on_one_side():
+    """A customer in several campaigns is learned on or judged on, never both; the draw ignores row order."""
+    ids = pd.Series([f"C{i % 3000:05d}" for i in range(9000)])  # 3,000 customers, three campaign rows each
+    held = held_out_rows(ids, seed=42)
+    sides = pd.Series(held).groupby(ids.to_numpy()).nunique()
+    assert (sides == 1).all()
+    assert abs(held.reshape(3, 3000)[0].mean() - HOLDOUT_SHARE) < 0.03  # 3 standard errors of a share of 3,000
+    order = np.random.default_rng(0).permutation(len(ids))
+    np.testing.assert_array_equal(held_out_rows(ids.iloc[order].reset_index(drop=True), seed=42), held[order])
