@@ -5,8 +5,10 @@ The purchase models' likelihood (BG/NBD, MBG/NBD, Pareto/NBD) is a sum over cust
 (`models.clv.CLVModel.fit(..., purchase_counts=...)`, lifetimes' `weights`). Each partition computes its
 customers' triples at the run's as-of dates with Patron's feature code (`features.rfm_summary`) and
 counts them; Spark sums the counts per distinct triple (integers: exact); the driver receives one row
-per distinct triple and date, a number bounded by the log's span of days and purchase counts, not by
-its customers (CDNOW in days: 11,102 rows for 23,502 customers at its last day).
+per distinct triple and date. That number is bounded by the log's span of days and purchase counts, not
+by its customers, but in days the bound is loose: CDNOW has 11,102 rows for 23,502 customers at its last
+day, a generated 2-year log 616,812 for 1M customers (benchmarks/bench_btyd_counts.py), so the driver's
+table grows more slowly than the population, not much more slowly.
 
 Gamma-Gamma stays on the sample: its likelihood depends on each repeat customer's (frequency,
 monetary_value) pair, and mean spend is continuous, so the distinct pairs are about as many as the
