@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import logit
 
-from core.errors import ModelError
+from core.errors import ModelError, NotFittedError
 from models.churn import PROBABILITY_FLOOR, ChurnModel, _apply_calibration, _choose_calibration
 
 META_FILE = "model.json"
@@ -119,7 +119,7 @@ class BlendChurnModel:
     def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Calibrated P(churn) per row, in [PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR]."""
         if not hasattr(self, "calibration_map_"):
-            raise ModelError("this BlendChurnModel is not fitted yet: call fit(X, y)")
+            raise NotFittedError("this BlendChurnModel is not fitted yet: call fit(X, y) or BlendChurnModel.load(directory)")
         booster_x, rfm = self._split(X)
         return _apply_calibration(self.calibration_, self.calibration_map_, self._raw(self.booster.predict_proba(booster_x), rfm))
 

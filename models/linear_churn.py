@@ -141,7 +141,8 @@ class LogisticChurnModel(BaseEstimator):
 
     def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """P(churn) per row, 1-d, in [PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR]."""
-        prob = expit(self.intercept_ + self._terms(X).sum(axis=1))
+        terms = self._terms(X)  # checks the model is fitted before its intercept is read
+        prob = expit(self.intercept_ + terms.sum(axis=1))
         return np.clip(prob, PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
 
     def contributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:

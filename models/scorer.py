@@ -63,13 +63,7 @@ def _btyd_arrays(
 ) -> dict[str, np.ndarray]:
     """`btyd_outputs` as float arrays in BTYD_COLUMNS order."""
     both = clv_model.predict_horizons(features, (churn_horizon_days, clv_horizon_days))
-    return {
-        "p_alive": both["p_alive"].to_numpy(dtype=float),
-        "expected_purchases_churn_horizon": both[f"expected_purchases_{churn_horizon_days}d"].to_numpy(dtype=float),
-        "expected_purchases_clv_horizon": both[f"expected_purchases_{clv_horizon_days}d"].to_numpy(dtype=float),
-        "expected_order_value": both["expected_order_value"].to_numpy(dtype=float),
-        "clv": both["clv"].to_numpy(dtype=float),
-    }
+    return _btyd_columns({c: both[c].to_numpy(dtype=float) for c in both.columns}, churn_horizon_days, clv_horizon_days)
 
 
 def _btyd_from_values(
@@ -80,6 +74,11 @@ def _btyd_from_values(
     both = clv_model.predict_horizon_arrays(
         x, t_x, T, m, (churn_horizon_days, clv_horizon_days), values.get("margin_rate")
     )
+    return _btyd_columns(both, churn_horizon_days, clv_horizon_days)
+
+
+def _btyd_columns(both: dict[str, np.ndarray], churn_horizon_days: int, clv_horizon_days: int) -> dict[str, np.ndarray]:
+    """The CLV model's per-horizon outputs under the scores' BTYD column names, in BTYD_COLUMNS order."""
     return {
         "p_alive": both["p_alive"],
         "expected_purchases_churn_horizon": both[f"expected_purchases_{churn_horizon_days}d"],

@@ -103,27 +103,25 @@ class TrainingConfig:
 class FeatureCache:
     """Features (with labels over the churn horizon) per as-of date, each built once per run.
 
-    `purchase_counts` holds, per as-of date, the BTYD purchase models' rows (`models.clv.
-    PURCHASE_COUNT_COLUMNS`) when they come from more customers than `transactions` holds: every
-    customer of a Spark source whose sample `transactions` is (`jobs.spark.btyd`).
+    With `add_purchase_counts`, it also holds per as-of date the BTYD purchase models' rows
+    (`models.clv.PURCHASE_COUNT_COLUMNS`) of more customers than `transactions` holds: every customer of
+    a Spark source whose sample `transactions` is (`jobs.spark.btyd`).
     """
 
-    def __init__(
-        self,
-        transactions: pd.DataFrame,
-        horizon_days: int,
-        time_unit_days: int,
-        purchase_counts: Mapping[pd.Timestamp, pd.DataFrame] | None = None,
-    ):
+    def __init__(self, transactions: pd.DataFrame, horizon_days: int, time_unit_days: int):
         self.transactions = transactions
         self.horizon_days = horizon_days
         self.time_unit_days = time_unit_days
-        self.purchase_counts = {pd.Timestamp(k).normalize(): v for k, v in (purchase_counts or {}).items()}
         self._frames: dict[tuple[pd.Timestamp, bool], pd.DataFrame] = {}
+        self._purchase_counts: dict[pd.Timestamp, pd.DataFrame] = {}
+
+    def add_purchase_counts(self, counts: Mapping[pd.Timestamp, pd.DataFrame]) -> None:
+        """Fit the BTYD purchase models at these as-of dates on these rows instead of the features' own."""
+        self._purchase_counts.update({pd.Timestamp(k).normalize(): v for k, v in counts.items()})
 
     def population_counts(self, as_of: pd.Timestamp) -> pd.DataFrame | None:
         """The purchase models' rows at `as_of` from beyond `transactions`, or None (fit on the features)."""
-        return self.purchase_counts.get(pd.Timestamp(as_of).normalize())
+        return self._purchase_counts.get(pd.Timestamp(as_of).normalize())
 
     def get(self, as_of: pd.Timestamp, labels: bool = True) -> pd.DataFrame:
         """Features at `as_of`, labelled with the next `horizon_days` when `labels`."""

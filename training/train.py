@@ -252,7 +252,7 @@ def train(
 
     plan, transactions, fingerprint, cache, holdout = _design(transactions, config, as_of)
     if purchase_counts is not None:
-        cache.purchase_counts.update(purchase_counts(btyd_as_of_dates(plan), config.time_unit_days))
+        cache.add_purchase_counts(purchase_counts(btyd_as_of_dates(plan), config.time_unit_days))
     choice = choose_on_inner_holdout(cache, plan, config)
     config = choice.config_for(config)
     base_metadata = {

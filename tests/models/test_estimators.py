@@ -67,3 +67,13 @@ def test_clone_of_a_fitted_model_is_unfitted_with_the_same_hyperparameters():
     check_is_fitted(fitted)
     fresh = clone(fitted)
     assert fresh.get_params() == fitted.get_params() and not hasattr(fresh, "params_")
+
+
+def test_unfitted_menu_churn_models_raise_the_same_not_fitted_error():
+    """The logistic model and the blend, the menu's other churn choices, honour the same contract."""
+    from models.blend_churn import BlendChurnModel
+    from models.linear_churn import LogisticChurnModel
+
+    for model in (LogisticChurnModel(), BlendChurnModel(ChurnModel())):
+        with pytest.raises(NotFittedError, match="not fitted yet"):
+            model.predict_proba(ROW)
